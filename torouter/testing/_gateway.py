@@ -1,0 +1,849 @@
+"""The core of :class:`FakeGateway`: routing, key checks, billing, upstream outcomes.
+
+Transport-independent: :meth:`FakeGateway.handle` turns a :class:`GatewayRequest` into a
+:class:`Reply`; the httpx transports (``_transport.py``) and the socket server (``_server.py``) only
+do I/O (sleeping, writing events, dropping connections). Section numbers refer to the ToRouter API
+notes (§3 errors, §4 bodies, §5 429s, §6 failover, §7 key limits, §11 contradictions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from urllib.parse import parse_qs, urlsplit
+
+from . import _sse_writer as w
+from ._clock import Clock
+from ._errors import RATE_LIMIT, Dialect, ErrorShape, error_body, status_for
+from ._keys import (
+    Account,
+    KeyState,
+    SubscriptionState,
+    UsageWindow,
+    UserState,
+    ip_allowed,
+    mask_key,
+    model_allowed,
+    parse_cidrs,
+    parse_models,
+    to_epoch,
+)
+from ._upstream import Outcome, Upstream, fails_over
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ._server import GatewayServer
+
+__all__ = ["CatalogModel", "FakeGateway", "GatewayRequest", "Reply", "RequestRecord"]
+
+ModelKind = Literal["chat", "embedding"]
+ReplyFn = Callable[[list[dict[str, Any]]], str]
+
+_EPOCH_2026 = 1_767_225_600
+
+
+@dataclass
+class CatalogModel:
+    """One entry of the group's model catalog; ``price_usd`` is charged per successful request."""
+
+    id: str
+    owned_by: str = "torouter"
+    kind: ModelKind = "chat"
+    price_usd: float = 0.001
+    created: int = _EPOCH_2026
+
+
+def _default_catalog() -> dict[str, CatalogModel]:
+    rows: list[tuple[str, str, ModelKind, float]] = [
+        # Bare ids and vendor/model ids named in the docs (§1.6).
+        ("gpt-5", "openai", "chat", 0.01),
+        ("gpt-5-mini", "openai", "chat", 0.002),
+        ("o3", "openai", "chat", 0.02),
+        ("gpt-5.3-codex", "openai", "chat", 0.01),
+        ("claude-opus-4-7", "anthropic", "chat", 0.03),
+        ("claude-sonnet-4-7", "anthropic", "chat", 0.015),
+        ("gemini-3-flash-preview", "google", "chat", 0.001),
+        ("gemini-2.5-pro", "google", "chat", 0.01),
+        ("deepseek-v3", "deepseek", "chat", 0.001),
+        ("openai/gpt-5", "openai", "chat", 0.01),
+        ("anthropic/claude-opus-4-7", "anthropic", "chat", 0.03),
+        ("google/gemini-2.5-pro", "google", "chat", 0.01),
+        ("deepseek/deepseek-r1", "deepseek", "chat", 0.002),
+        ("text-embedding-3-large", "openai", "embedding", 0.0001),
+        ("text-embedding-3-small", "openai", "embedding", 0.00002),
+        ("openai/text-embedding-3-small", "openai", "embedding", 0.00002),
+    ]
+    return {m: CatalogModel(m, owner, kind, price) for m, owner, kind, price in rows}
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One handled request in :attr:`FakeGateway.requests`. ``key`` is masked (``sk-…abcd``).
+
+    ``status`` is 0 when the connection was closed without a response; ``code`` is the error code
+    sent (``None`` on success or for code-less errors); ``attempts`` lists the channels tried.
+    """
+
+    method: str
+    path: str
+    key: str | None
+    status: int
+    request_id: str
+    model: str | None = None
+    stream: bool = False
+    client_ip: str = ""
+    code: str | None = None
+    outcome: str = "ok"
+    channel: str | None = None
+    attempts: tuple[str, ...] = ()
+    cost_usd: float = 0.0
+    time: float = 0.0
+
+
+@dataclass
+class GatewayRequest:
+    """What a front end hands to :meth:`FakeGateway.handle` (header names lower-case)."""
+
+    method: str
+    target: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+    peer_ip: str | None = None
+
+
+@dataclass
+class Reply:
+    """What a front end must send: head, then ``body`` or the SSE ``events``.
+
+    ``delay`` is slept before the head, ``chunk_delay`` between events; ``drop`` closes the
+    connection after the events (no ``[DONE]``, no chunked terminator); ``disconnect`` closes it
+    without any response.
+    """
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    events: list[bytes] | None = None
+    drop: bool = False
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+    disconnect: bool = False
+
+
+class _Stop(Exception):
+    """Short-circuits request handling with an error reply."""
+
+    def __init__(self, reply: Reply, code: str | None, outcome: str) -> None:
+        super().__init__(code)
+        self.reply = reply
+        self.code = code
+        self.outcome = outcome
+
+
+@dataclass
+class _Ctx:
+    method: str
+    path: str
+    client_ip: str
+    key: str | None = None
+    model: str | None = None
+    stream: bool = False
+    channel: str | None = None
+    attempts: list[str] = field(default_factory=list)
+    cost: float = 0.0
+
+
+_ROUTES = {
+    ("POST", "/v1/chat/completions"): "chat",
+    ("POST", "/v1/embeddings"): "embeddings",
+    ("GET", "/v1/models"): "models",
+}
+
+
+def _text_of(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return " ".join(str(p.get("text", "")) for p in parts)
+    return ""
+
+
+def _fmt_seconds(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
+
+
+class FakeGateway:
+    """In-process emulator of the documented ToRouter gateway (OpenAI surface).
+
+    Emulates: ``POST /v1/chat/completions`` (JSON and SSE), ``POST /v1/embeddings``,
+    ``GET /v1/models`` (also under ``/api/v1``); every per-key limit of §7; the error taxonomy of
+    §3 in both contradicting dialects (§11) and three body shapes (§4); scriptable upstream
+    failures and failover (§6). Deterministic given ``seed`` and ``clock``; thread-safe.
+
+    Reach it through :meth:`transport` / :meth:`async_transport` (httpx) or :meth:`serve` (a real
+    HTTP/1.1 server on 127.0.0.1).
+
+    Args:
+        dialect: ``"reference"`` (error-codes pages) or ``"limits"`` (key-limit pages): which
+            statuses/codes to use where the docs disagree (§11 items 1-5).
+        error_shape: ``"openai"``, ``"anthropic"`` or ``"gemini"`` error bodies (§4). The anthropic
+            shape also accepts ``x-api-key``, the gemini one ``x-goog-api-key``.
+        clock: callable returning epoch seconds (e.g. :class:`FakeClock`); default ``time.time``.
+        seed: seeds keys, request ids, completion ids, embedding vectors, channel picks.
+        client_ip: the client address the transports report (the socket server uses the peer).
+        trust_forwarded_for: take the client address from ``X-Forwarded-For`` (off by default).
+        retry_after: if set, ``Retry-After`` seconds on every 429 and 503 the gateway produces.
+        reply: the assistant text: ``None`` echoes the last user message; a string; or a callable
+            receiving the request's ``messages``.
+        stream_chunks: split streamed text per word (``None``) or into this many pieces.
+        default_balance_usd: starting balance of auto-created users.
+        embedding_dimensions: vector length when the request has no ``dimensions``.
+        ip_rate_limit: ``(requests, seconds)`` sliding per-client-IP limit → code-less 429 (§5).
+        catalog: models served; default: the ids named in the docs (§1.6).
+    """
+
+    def __init__(
+        self,
+        *,
+        dialect: Dialect = "reference",
+        error_shape: ErrorShape = "openai",
+        clock: Clock | None = None,
+        seed: int = 0,
+        client_ip: str = "127.0.0.1",
+        trust_forwarded_for: bool = False,
+        retry_after: float | None = None,
+        reply: str | ReplyFn | None = None,
+        stream_chunks: int | None = None,
+        default_balance_usd: float = 100.0,
+        embedding_dimensions: int = 8,
+        ip_rate_limit: tuple[int, float] | None = None,
+        catalog: Iterable[CatalogModel] | None = None,
+    ) -> None:
+        if dialect not in ("reference", "limits"):
+            raise ValueError(f"unknown dialect {dialect!r}")
+        if error_shape not in ("openai", "anthropic", "gemini"):
+            raise ValueError(f"unknown error_shape {error_shape!r}")
+        self.dialect: Dialect = dialect
+        self.error_shape: ErrorShape = error_shape
+        self.clock: Clock = clock or time.time
+        self.seed = seed
+        self.client_ip = client_ip
+        self.trust_forwarded_for = trust_forwarded_for
+        self.retry_after = retry_after
+        self.reply: str | ReplyFn | None = reply
+        self.reasoning_text = "Let me think about this step by step."
+        self.stream_chunks = stream_chunks
+        self.default_balance_usd = default_balance_usd
+        self.embedding_dimensions = embedding_dimensions
+        self.ip_rate_limit = ip_rate_limit
+        self.catalog: dict[str, CatalogModel] = (
+            _default_catalog() if catalog is None else {m.id: m for m in catalog}
+        )
+        self._lock = threading.RLock()
+        self.upstream = Upstream(self._lock, seed)
+        self._keys: dict[str, KeyState] = {}
+        self._accounts: dict[str, Account] = {}
+        self._requests: list[RequestRecord] = []
+        self._ip_hits: dict[str, deque[float]] = {}
+        self._n_requests = 0
+        self._n_keys = 0
+
+    # ------------------------------------------------------------------ keys and accounts
+    def add_key(
+        self,
+        *,
+        enabled: bool = True,
+        expires_at: datetime | float | None = None,
+        ip_allow: str | Iterable[str] = (),
+        ip_block: str | Iterable[str] = (),
+        models: str | Iterable[str] = (),
+        quota_usd: float = 0,
+        windows: tuple[int, int, int] = (0, 0, 0),
+        user: str = "user",
+        requires_subscription: bool = False,
+        key: str | None = None,
+    ) -> str:
+        """Create a key with the per-key limits of §7 and return its string (``sk-fake-<hex>``).
+
+        ``expires_at``: a datetime (naive = UTC) or a number of days after creation; ``0``/``None``
+        = never. ``ip_allow``/``ip_block``: IPv4/IPv6 CIDRs (iterable, or one string separated by
+        newlines/commas). ``models``: whitelist (iterable or comma-separated string; empty = whole
+        catalog). ``quota_usd``: spend cap, ``0`` = none. ``windows``: max requests per sliding
+        ~5 h / 24 h / 7 d window, ``0`` = disabled. ``user`` is created (active) if new.
+        """
+        with self._lock:
+            now = self.clock()
+            if key is None:
+                while True:
+                    self._n_keys += 1
+                    key = "sk-fake-" + self._hex("key", self._n_keys, 32)
+                    if key not in self._keys:
+                        break
+            self._account(user)
+            self._keys[key] = KeyState(
+                key=key,
+                user=user,
+                created=now,
+                enabled=enabled,
+                expires_at=to_epoch(expires_at, now),
+                ip_allow=parse_cidrs(ip_allow),
+                ip_block=parse_cidrs(ip_block),
+                models=parse_models(models),
+                quota_usd=float(quota_usd),
+                windows=windows,
+                requires_subscription=requires_subscription,
+            )
+            return key
+
+    def update_key(self, key: str, **changes: Any) -> None:
+        """Change a key's limits; accepts the keyword arguments of :meth:`add_key` except ``key``
+        and ``user``. Applies from the next request (§7)."""
+        with self._lock:
+            ks = self._key(key)
+            for name, value in changes.items():
+                if name == "expires_at":
+                    ks.expires_at = to_epoch(value, ks.created)
+                elif name in ("ip_allow", "ip_block"):
+                    setattr(ks, name, parse_cidrs(value))
+                elif name == "models":
+                    ks.models = parse_models(value)
+                elif name in ("enabled", "quota_usd", "windows", "requires_subscription"):
+                    setattr(ks, name, value)
+                else:
+                    raise TypeError(f"update_key() got an unexpected keyword argument {name!r}")
+
+    def delete_key(self, key: str) -> None:
+        """Revoke a key: later requests get 401 ``INVALID_API_KEY`` (§7)."""
+        with self._lock:
+            self._keys.pop(key, None)
+
+    def key_info(self, key: str) -> KeyState:
+        """The live state of a key (limits, ``spent_usd``); treat it as read-only."""
+        with self._lock:
+            return self._key(key)
+
+    def add_user(
+        self,
+        name: str,
+        *,
+        state: UserState = "active",
+        balance_usd: float | None = None,
+        subscription: SubscriptionState = "none",
+    ) -> Account:
+        """Create or reset an account owning keys."""
+        with self._lock:
+            acct = Account(
+                name,
+                state,
+                self.default_balance_usd if balance_usd is None else balance_usd,
+                subscription,
+            )
+            self._accounts[name] = acct
+            return acct
+
+    def account(self, user: str = "user") -> Account:
+        """The live account of ``user`` (created if new)."""
+        with self._lock:
+            return self._account(user)
+
+    def set_user_state(self, user: str, state: UserState) -> None:
+        """``"active"``, ``"inactive"`` (→ ``USER_INACTIVE``) or ``"missing"``
+        (→ ``USER_NOT_FOUND``)."""
+        with self._lock:
+            self._account(user).state = state
+
+    def set_balance(self, user: str, usd: float) -> None:
+        """Set the pay-per-token balance; ``<= 0`` → ``INSUFFICIENT_BALANCE`` for keys that do not
+        require a subscription."""
+        with self._lock:
+            self._account(user).balance_usd = usd
+
+    def set_subscription(self, user: str, state: SubscriptionState) -> None:
+        """Subscription state seen by keys with ``requires_subscription``: ``"none"`` →
+        ``SUBSCRIPTION_NOT_FOUND``; ``"paused"``/``"cancelled"`` → ``SUBSCRIPTION_INVALID``."""
+        with self._lock:
+            self._account(user).subscription = state
+
+    def exhaust_usage_window(
+        self, user: str, window: UsageWindow = "daily", *, exhausted: bool = True
+    ) -> None:
+        """Mark the plan's daily/weekly/monthly usage window used up (→ 429
+        ``USAGE_LIMIT_EXCEEDED`` for every key of ``user``); ``exhausted=False`` rolls it over."""
+        with self._lock:
+            windows = self._account(user).exhausted_windows
+            if exhausted:
+                windows.add(window)
+            else:
+                windows.discard(window)
+
+    def add_model(
+        self,
+        model_id: str,
+        *,
+        owned_by: str = "torouter",
+        kind: ModelKind = "chat",
+        price_usd: float = 0.001,
+    ) -> CatalogModel:
+        """Add (or replace) a catalog entry and return it."""
+        with self._lock:
+            m = CatalogModel(model_id, owned_by, kind, price_usd, int(self.clock()))
+            self.catalog[model_id] = m
+            return m
+
+    # ------------------------------------------------------------------ scripting, log
+    def script(self, *outcomes: Outcome, times: int = 1, path: str | None = None) -> None:
+        """Queue client-visible outcomes for the next requests (see :meth:`Upstream.script`)."""
+        self.upstream.script(*outcomes, times=times, path=path)
+
+    def fail_next(
+        self,
+        code: str | int = "upstream_unavailable",
+        *,
+        times: int = 1,
+        status: int | None = None,
+        message: str | None = None,
+        retry_after: float | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Force an error on the next ``times`` upstream-bound requests.
+
+        ``code`` is a documented code (status from the dialect unless ``status`` is given),
+        ``"rate limit exceeded"`` for the code-less 429, or an int for a code-less (plain) status.
+        """
+        if isinstance(code, int):
+            outcome = Outcome.plain(code, message=message, retry_after=retry_after)
+        else:
+            outcome = Outcome.error(code, status=status, message=message, retry_after=retry_after)
+        self.upstream.script(outcome, times=times, path=path)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot of the request log, oldest first (keys masked)."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        with self._lock:
+            self._requests.clear()
+
+    # ------------------------------------------------------------------ front ends
+    def transport(self, *, client_ip: str | None = None) -> httpx.BaseTransport:
+        """An ``httpx.BaseTransport`` serving this gateway in-process (see ``_transport``)."""
+        from ._transport import GatewayTransport
+
+        return GatewayTransport(self, client_ip=client_ip)
+
+    def async_transport(self, *, client_ip: str | None = None) -> httpx.AsyncBaseTransport:
+        """An ``httpx.AsyncBaseTransport`` serving this gateway in-process."""
+        from ._transport import AsyncGatewayTransport
+
+        return AsyncGatewayTransport(self, client_ip=client_ip)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> GatewayServer:
+        """Start a threaded HTTP/1.1 server; use it as a context manager or call ``close()``."""
+        from ._server import GatewayServer
+
+        return GatewayServer(self, host, port)
+
+    def __repr__(self) -> str:
+        with self._lock:
+            keys = ", ".join(ks.masked for ks in self._keys.values())
+            return (
+                f"FakeGateway(dialect={self.dialect!r}, error_shape={self.error_shape!r}, "
+                f"keys=[{keys}], requests={len(self._requests)})"
+            )
+
+    # ------------------------------------------------------------------ core
+    def handle(self, request: GatewayRequest) -> Reply:
+        """Handle one request (front ends call this; tests normally go through httpx)."""
+        with self._lock:
+            self._n_requests += 1
+            n = self._n_requests
+            rid = "req_" + self._hex("req", n, 24)
+            path = urlsplit(request.target).path or "/"
+            ctx = _Ctx(request.method.upper(), path, self._client_ip(request))
+            code: str | None = None
+            try:
+                reply, outcome = self._dispatch(request, ctx, n)
+            except _Stop as stop:
+                reply, code, outcome = stop.reply, stop.code, stop.outcome
+            reply.headers.append(("x-request-id", rid))
+            self._requests.append(
+                RequestRecord(
+                    method=ctx.method,
+                    path=path,
+                    key=mask_key(ctx.key),
+                    status=reply.status,
+                    request_id=rid,
+                    model=ctx.model,
+                    stream=ctx.stream,
+                    client_ip=ctx.client_ip,
+                    code=code,
+                    outcome=outcome,
+                    channel=ctx.channel,
+                    attempts=tuple(ctx.attempts),
+                    cost_usd=ctx.cost,
+                    time=self.clock(),
+                )
+            )
+            return reply
+
+    def _dispatch(self, req: GatewayRequest, ctx: _Ctx, n: int) -> tuple[Reply, str]:
+        now = self.clock()
+        query = parse_qs(urlsplit(req.target).query)
+        if "key" in query or "api_key" in query:  # §3 [p1] (contradicts §11 item 8)
+            self._stop("api_key_in_query_deprecated")
+        self._check_ip_rate(ctx.client_ip, now)
+        norm = ctx.path.rstrip("/")
+        if norm.startswith("/api/v1/"):
+            norm = norm[4:]
+        route = _ROUTES.get((ctx.method, norm))
+        if route is None:
+            msg = f"unknown path {ctx.method} {ctx.path}"
+            self._stop(None, 404, message=msg, outcome="not_found")
+        ks, acct = self._authenticate(req, ctx, now)
+        upstream_bound = route != "models"
+        if route == "models":
+            forced = self.upstream.take(norm, False)
+            if forced is not None:
+                return self._apply(forced, ctx, lambda o: self._models_reply(ks), delay=0.0)
+            return self._models_reply(ks), "ok"
+
+        body = self._parse_body(req.body)
+        model = body.get("model")
+        if not isinstance(model, str) or not model.strip():
+            self._stop("invalid_request_error", message="'model' is required and must be a string")
+        ctx.model = model
+        ctx.stream = route == "chat" and body.get("stream") is True
+        entry = self._resolve_model(model)
+        if entry is None:  # §3: model not in the group's catalog → 404 (code undocumented)
+            self._stop(
+                None,
+                404,
+                message=f"model {model!r} not found in your group's catalog",
+                outcome="model_not_found",
+            )
+        want: ModelKind = "chat" if route == "chat" else "embedding"
+        if entry.kind != want:
+            self._stop(
+                "invalid_request_error",
+                message=f"model {model!r} does not support {norm.rsplit('/', 1)[-1]}",
+            )
+        if not model_allowed(model, ks.models):  # §7 [p30], §11 item 5
+            msg = f"model {model!r} is not in this API key's model whitelist"
+            if self.dialect == "reference":
+                self._stop("ACCESS_DENIED", message=msg)
+            self._stop("model_not_allowed", message=msg)
+        self._check_account_limits(ks, acct, now)
+        if route == "chat":
+            self._validate_chat(body)
+        else:
+            self._validate_embeddings(body)
+
+        def success(o: Outcome) -> Reply:
+            return self._success(route, body, model, entry, ks, acct, ctx, o, n)
+
+        forced = self.upstream.take(norm, upstream_bound)
+        if forced is not None:
+            return self._apply(forced, ctx, success, delay=0.0)
+        return self._failover(model, ctx, success)
+
+    # ------------------------------------------------------------------ checks
+    def _authenticate(self, req: GatewayRequest, ctx: _Ctx, now: float) -> tuple[KeyState, Account]:
+        key = self._extract_key(req.headers)
+        if key is None:
+            self._stop("API_KEY_REQUIRED")
+        ctx.key = key
+        ks = self._keys.get(key)
+        if ks is None:
+            self._stop("INVALID_API_KEY")
+        if not ks.enabled:
+            self._stop("API_KEY_DISABLED")
+        if ks.expires_at is not None and now >= ks.expires_at:  # §11 item 1
+            self._stop("API_KEY_EXPIRED")
+        acct = self._accounts.get(ks.user)
+        if acct is None or acct.state == "missing":
+            self._stop("USER_NOT_FOUND")
+        if acct.state == "inactive":
+            self._stop("USER_INACTIVE")
+        if not ip_allowed(ctx.client_ip, ks.ip_allow, ks.ip_block):  # §7 [p16], §11 item 4
+            self._stop("ACCESS_DENIED", message="ip not allowed")
+        return ks, acct
+
+    def _check_account_limits(self, ks: KeyState, acct: Account, now: float) -> None:
+        if ks.requires_subscription:
+            if acct.subscription == "none":
+                self._stop("SUBSCRIPTION_NOT_FOUND")
+            if acct.subscription != "active":
+                self._stop("SUBSCRIPTION_INVALID", message=f"subscription is {acct.subscription}")
+        if acct.exhausted_windows:
+            window = sorted(acct.exhausted_windows)[0]
+            self._stop("USAGE_LIMIT_EXCEEDED", message=f"{window} usage limit exceeded")
+        if not ks.requires_subscription and acct.balance_usd <= 0:  # §11 item 3
+            self._stop("INSUFFICIENT_BALANCE")
+        if ks.quota_usd > 0 and ks.spent_usd >= ks.quota_usd:  # §11 item 2
+            self._stop("API_KEY_QUOTA_EXHAUSTED")
+        if not ks.window_admit(now):  # §7 three sliding windows
+            self._stop(RATE_LIMIT)
+
+    def _check_ip_rate(self, ip: str, now: float) -> None:
+        if self.ip_rate_limit is None:
+            return
+        limit, seconds = self.ip_rate_limit
+        hits = self._ip_hits.setdefault(ip, deque())
+        while hits and hits[0] <= now - seconds:
+            hits.popleft()
+        if len(hits) >= limit:
+            self._stop(RATE_LIMIT)
+        hits.append(now)
+
+    def _extract_key(self, headers: Mapping[str, str]) -> str | None:
+        auth = headers.get("authorization", "")
+        scheme, _, token = auth.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        alt = {"anthropic": "x-api-key", "gemini": "x-goog-api-key"}.get(self.error_shape)
+        if alt and headers.get(alt, "").strip():
+            return headers[alt].strip()
+        return None
+
+    def _parse_body(self, raw: bytes) -> dict[str, Any]:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            self._stop("invalid_request_error", message="malformed JSON body")
+        if not isinstance(body, dict):
+            self._stop("invalid_request_error", message="request body must be a JSON object")
+        return body
+
+    def _validate_chat(self, body: dict[str, Any]) -> None:
+        msgs = body.get("messages")
+        if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
+            self._stop("invalid_request_error", message="'messages' must be a list of objects")
+
+    def _validate_embeddings(self, body: dict[str, Any]) -> None:
+        inp = body.get("input")
+        if not (isinstance(inp, str) or (isinstance(inp, list) and inp)):
+            msg = "'input' must be a string or a non-empty list"
+            self._stop("invalid_request_error", message=msg)
+
+    def _resolve_model(self, model: str) -> CatalogModel | None:
+        entry = self.catalog.get(model)
+        if entry is None and model.endswith("-thinking"):  # §1.6: suffix switches on reasoning
+            base = self.catalog.get(model[: -len("-thinking")])
+            if base is not None and base.kind == "chat":
+                return base
+        return entry
+
+    # ------------------------------------------------------------------ outcomes
+    def _failover(
+        self, model: str, ctx: _Ctx, success: Callable[[Outcome], Reply]
+    ) -> tuple[Reply, str]:
+        """Try the channels in order (§6): fail over on 401/402/403/429/5xx/timeouts/network
+        errors; relay anything else; all failed → 502 ``upstream_unavailable`` (504 if all timed
+        out); no eligible channel → 503 ``upstream_unavailable``."""
+        cands = self.upstream.candidates(model)
+        if not cands:
+            self._stop("upstream_unavailable", 503, outcome="no_channel")
+        delay = 0.0
+        timeouts = 0
+        for ch in cands:
+            self.upstream.mark_used(ch)
+            o = ch.next_outcome()
+            ctx.attempts.append(ch.name)
+            delay += o.latency
+            if fails_over(o, self._status_of(o)):
+                timeouts += o.kind == "timeout"
+                continue
+            ctx.channel = ch.name
+            return self._apply(o, ctx, success, delay=delay - o.latency)
+        if timeouts == len(cands):
+            self._stop(None, 504, delay=delay, outcome="timeout")
+        self._stop("upstream_unavailable", 502, delay=delay, outcome="failover_exhausted")
+
+    def _status_of(self, o: Outcome) -> int:
+        if o.kind == "error" and not o.status:
+            return status_for(o.code or "", self.dialect)
+        return o.status
+
+    def _apply(
+        self, o: Outcome, ctx: _Ctx, success: Callable[[Outcome], Reply], *, delay: float
+    ) -> tuple[Reply, str]:
+        """Turn a (gateway-level or relayed channel) outcome into the client's reply."""
+        delay += o.latency
+        if o.kind == "error":
+            self._stop(
+                o.code,
+                self._status_of(o),
+                message=o.message,
+                retry_after=o.retry_after,
+                delay=delay,
+                outcome="scripted",
+            )
+        if o.kind == "plain":
+            self._stop(
+                None,
+                o.status,
+                message=o.message,
+                retry_after=o.retry_after,
+                delay=delay,
+                outcome="scripted",
+            )
+        if o.kind == "timeout":
+            self._stop(None, 504, delay=delay, outcome="timeout")
+        if o.kind == "disconnect" or (o.kind == "drop" and not ctx.stream):
+            raise _Stop(Reply(0, delay=delay, disconnect=True), None, "disconnect")
+        if o.kind == "content_policy":  # relayed provider error, never failed over [p4]
+            self._stop(
+                "invalid_request_error",
+                400,
+                message=o.message,
+                delay=delay,
+                extra={"code": "content_policy_violation"},
+                outcome="content_policy",
+            )
+        if o.kind == "raw":
+            headers = [("content-type", "application/json"), *o.headers]
+            return Reply(o.status, headers, o.body or b"", delay=delay), "scripted"
+        if o.kind == "stream_error" and not ctx.stream:
+            self._stop("upstream_unavailable", 502, delay=delay, outcome="failover_exhausted")
+        reply = success(o)
+        reply.delay = delay
+        reply.chunk_delay = o.chunk_delay
+        return reply, "ok" if o.kind == "ok" else o.kind
+
+    def _success(
+        self,
+        route: str,
+        body: dict[str, Any],
+        model: str,
+        entry: CatalogModel,
+        ks: KeyState,
+        acct: Account,
+        ctx: _Ctx,
+        o: Outcome,
+        n: int,
+    ) -> Reply:
+        # Billing (§7): only requests that reach a successful upstream answer are charged.
+        ctx.cost = entry.price_usd
+        ks.spent_usd += entry.price_usd
+        if not ks.requires_subscription:
+            acct.balance_usd -= entry.price_usd
+        if route == "embeddings":
+            inp = body["input"]
+            texts = (
+                [inp]
+                if isinstance(inp, str)
+                else [x if isinstance(x, str) else json.dumps(x) for x in inp]
+            )
+            dims = body.get("dimensions")
+            dims = dims if isinstance(dims, int) and 0 < dims <= 4096 else self.embedding_dimensions
+            fmt = "base64" if body.get("encoding_format") == "base64" else "float"
+            data = w.embedding_response(self.seed, model, texts, dims, fmt)
+            return Reply(200, [("content-type", "application/json")], data)
+        messages: list[dict[str, Any]] = body["messages"]
+        text = o.text if o.text is not None else self._reply_text(messages)
+        reasoning = self.reasoning_text if model.endswith("-thinking") else None
+        prompt_tokens = sum(w.count_tokens(_text_of(m.get("content"))) for m in messages)
+        cid = "chatcmpl-" + self._hex("cmpl", n, 24)
+        created = int(self.clock())
+        if not ctx.stream:
+            data = w.chat_completion(cid, created, model, text, reasoning, prompt_tokens)
+            return Reply(200, [("content-type", "application/json")], data)
+        opts = body.get("stream_options")
+        include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+        events = w.chat_chunks(
+            cid,
+            created,
+            model,
+            text,
+            reasoning,
+            prompt_tokens,
+            pieces=self.stream_chunks,
+            include_usage=include_usage,
+        )
+        reply = Reply(
+            200,
+            [("content-type", "text/event-stream"), ("cache-control", "no-cache")],
+            events=events,
+        )
+        if o.kind in ("drop", "stream_error"):
+            del events[min(o.after, len(events) - 1) :]
+            if o.kind == "drop":
+                reply.drop = True
+            else:
+                events.append(w.sse({"error": {"type": o.code, "message": o.message}}))
+        return reply
+
+    def _reply_text(self, messages: list[dict[str, Any]]) -> str:
+        if callable(self.reply):
+            return self.reply(messages)
+        if isinstance(self.reply, str):
+            return self.reply
+        for m in reversed(messages):
+            if m.get("role") == "user":
+                return _text_of(m.get("content"))
+        return ""
+
+    def _models_reply(self, ks: KeyState) -> Reply:
+        # Filtering by the key's whitelist is inferred (§11 gaps: not stated by the docs).
+        data = [
+            {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
+            for m in self.catalog.values()
+            if model_allowed(m.id, ks.models)
+        ]
+        body = json.dumps({"object": "list", "data": data}).encode()
+        return Reply(200, [("content-type", "application/json")], body)
+
+    # ------------------------------------------------------------------ helpers
+    def _stop(
+        self,
+        code: str | None,
+        status: int | None = None,
+        *,
+        message: str | None = None,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        extra: dict[str, object] | None = None,
+        outcome: str = "rejected",
+    ) -> NoReturn:
+        st = status or status_for(code or "", self.dialect)
+        headers = [("content-type", "application/json")]
+        ra = retry_after if retry_after is not None else self.retry_after
+        if ra is not None and st in (429, 503):
+            headers.append(("retry-after", _fmt_seconds(ra)))
+        body = error_body(code, st, message, self.error_shape, extra=extra)
+        raise _Stop(Reply(st, headers, body, delay=delay), code, outcome)
+
+    def _client_ip(self, req: GatewayRequest) -> str:
+        if self.trust_forwarded_for:
+            xff = req.headers.get("x-forwarded-for", "")
+            first = xff.split(",")[0].strip()
+            if first:
+                return first
+        return req.peer_ip or self.client_ip
+
+    def _hex(self, kind: str, n: int, length: int) -> str:
+        return hashlib.sha256(f"{self.seed}:{kind}:{n}".encode()).hexdigest()[:length]
+
+    def _account(self, user: str) -> Account:
+        acct = self._accounts.get(user)
+        if acct is None:
+            acct = self._accounts[user] = Account(user, balance_usd=self.default_balance_usd)
+        return acct
+
+    def _key(self, key: str) -> KeyState:
+        try:
+            return self._keys[key]
+        except KeyError:
+            raise KeyError(mask_key(key)) from None
