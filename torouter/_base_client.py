@@ -1,0 +1,442 @@
+"""The core shared by ``ToRouter`` and ``AsyncToRouter``: configuration, request building,
+response and error parsing.  Everything here is I/O-free; the two clients in ``_client.py`` only
+send requests and read bodies, in their own sync or async way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx
+import pydantic
+from pydantic import SecretStr
+
+from ._budget import RetryBudget
+from ._errors import (
+    APIConnectionError,
+    ApiKeyRequired,
+    APIResponseValidationError,
+    APITimeoutError,
+    InvalidArgumentError,
+    ToRouterError,
+    make_status_error,
+    mask_key,
+    parse_error_body,
+    parse_retry_after,
+)
+from ._response import RawResponse
+from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
+from ._retrying import CallRetryState, OnRetry
+from ._streaming import _scrub, _StreamState
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_DEADLINE",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_STREAM_IDLE_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "BaseClient",
+    "CallContext",
+    "RequestSpec",
+]
+
+log = logging.getLogger("torouter")
+
+DEFAULT_BASE_URL = "https://portal.torouter.ai/v1"
+#: Per attempt: 600 s to read (long generations), 5 s to connect.
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+#: Total seconds for a call across all its attempts and sleeps.
+DEFAULT_DEADLINE = 900.0
+#: Longest silence allowed between two events of a stream.
+DEFAULT_STREAM_IDLE_TIMEOUT = 120.0
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+@dataclass(slots=True)
+class CallContext:
+    """What a stream or an error needs to know about the response it came from."""
+
+    request_id: str | None
+    status_code: int | None
+    retries_taken: int
+    response: httpx.Response | None
+    redact: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class RequestSpec(Generic[M]):
+    """One API call, as the resources describe it."""
+
+    method: str
+    path: str
+    cast_to: type[M]
+    body: bytes | None = None
+    stream: bool = False
+    raw: bool = False
+    headers: Mapping[str, str] | None = None
+    timeout: httpx.Timeout | None = None
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(body: Mapping[str, object]) -> bytes:
+    """Serialise a request body; a value JSON cannot hold is an InvalidArgumentError."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
+                          default=_json_default).encode()
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
+
+
+def to_timeout(value: float | httpx.Timeout | None, name: str = "timeout") -> httpx.Timeout:
+    if isinstance(value, httpx.Timeout):
+        return value
+    if value is None:
+        return httpx.Timeout(None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return httpx.Timeout(float(value), connect=min(float(value), 5.0))
+    raise InvalidArgumentError(
+        f"{name} must be a positive number or an httpx.Timeout, not {value!r}"
+    )
+
+
+def _positive_or_none(value: float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgumentError(f"{name} must be a positive number of seconds or None")
+    return float(value)
+
+
+class BaseClient:
+    """Configuration and I/O-free request logic shared by the sync and async clients."""
+
+    _api_key: SecretStr
+    _base_url: httpx.URL
+    _base: str
+    _timeout: httpx.Timeout
+    _deadline: float | None
+    _stream_idle_timeout: float | None
+    _max_retries: int
+    _policy: RetryPolicy
+    _budget: RetryBudget | None
+    _on_retry: OnRetry | None
+    _default_headers: dict[str, str]
+    _headers: httpx.Headers
+    _owns_http: bool
+    _clock: Callable[[], float]
+
+    def _configure(
+        self,
+        *,
+        api_key: str | SecretStr | None,
+        base_url: str | httpx.URL | None,
+        timeout: float | httpx.Timeout | None,
+        max_retries: int | None,
+        default_headers: Mapping[str, str] | None,
+        retry_policy: RetryPolicy | None,
+        deadline: float | None,
+        retry_budget: RetryBudget | bool | None,
+        on_retry: OnRetry | None,
+        stream_idle_timeout: float | None,
+    ) -> None:
+        # Everything that can fail is checked before the key is touched, so that no frame
+        # holding the key is ever part of a traceback.
+        url = base_url if base_url is not None else os.environ.get("TOROUTER_BASE_URL")
+        try:
+            parsed = httpx.URL(str(url or DEFAULT_BASE_URL))
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise InvalidArgumentError(f"base_url is not a valid URL: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise InvalidArgumentError(
+                f"base_url must be an http(s) URL with a host, e.g. {DEFAULT_BASE_URL}"
+            )
+        if parsed.query or parsed.fragment:
+            raise InvalidArgumentError(
+                "base_url must not carry a query or fragment (a key never goes in the URL)"
+            )
+        self._base_url = parsed
+        self._base = str(parsed).rstrip("/")
+        self._timeout = to_timeout(timeout)
+        self._deadline = _positive_or_none(deadline, "deadline")
+        self._stream_idle_timeout = _positive_or_none(stream_idle_timeout, "stream_idle_timeout")
+        policy = DEFAULT_RETRY_POLICY if retry_policy is None else retry_policy
+        if not isinstance(policy, RetryPolicy):
+            raise InvalidArgumentError("retry_policy must be a torouter.RetryPolicy")
+        if max_retries is not None:
+            if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+                raise InvalidArgumentError("max_retries must be an int >= 0 (0 disables retries)")
+            policy = (policy.disabled() if max_retries == 0
+                      else policy.replace(max_retries=max_retries))
+        self._policy = policy
+        self._max_retries = policy.max_retries
+        if retry_budget is True:
+            retry_budget = RetryBudget()
+        elif retry_budget is False:
+            retry_budget = None
+        if retry_budget is not None and not isinstance(retry_budget, RetryBudget):
+            raise InvalidArgumentError("retry_budget must be a torouter.RetryBudget, True or None")
+        self._budget = retry_budget
+        if on_retry is not None and not callable(on_retry):
+            raise InvalidArgumentError("on_retry must be callable(error, attempt)")
+        self._on_retry = on_retry
+        headers = dict(default_headers or {})
+        for name, value in headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise InvalidArgumentError("default_headers must map str to str")
+        self._default_headers = headers
+        self._clock = time.monotonic
+
+        key = api_key if api_key is not None else os.environ.get("TOROUTER_API_KEY")
+        if isinstance(key, SecretStr):
+            key = key.get_secret_value()
+        if not key or not isinstance(key, str) or not key.strip():
+            raise ApiKeyRequired("no API key configured (checked api_key= and TOROUTER_API_KEY)")
+        self._api_key = SecretStr(key.strip())
+        self._headers = _build_headers(self._api_key, headers)
+
+    # -- public, shared ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> httpx.URL:
+        """The gateway base URL requests go to, e.g. ``https://portal.torouter.ai/v1``."""
+        return self._base_url
+
+    @property
+    def api_key(self) -> SecretStr:
+        """The key, as a ``SecretStr`` (``.get_secret_value()`` reveals it)."""
+        return self._api_key
+
+    @property
+    def max_retries(self) -> int:
+        return self._max_retries
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._policy
+
+    @property
+    def retry_budget(self) -> RetryBudget | None:
+        return self._budget
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._timeout
+
+    @property
+    def deadline(self) -> float | None:
+        return self._deadline
+
+    def __repr__(self) -> str:
+        key = mask_key(self._api_key.get_secret_value())
+        return f"<{type(self).__name__} base_url={self._base!r} api_key={key!r}>"
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "api_key": self._api_key,
+            "base_url": self._base_url,
+            "timeout": self._timeout,
+            "max_retries": None,
+            "default_headers": self._default_headers,
+            "retry_policy": self._policy,
+            "deadline": self._deadline,
+            "retry_budget": self._budget,
+            "on_retry": self._on_retry,
+            "stream_idle_timeout": self._stream_idle_timeout,
+        }
+
+    def _derive(self, overrides: Mapping[str, Any]) -> Any:
+        """A copy with ``overrides`` applied that shares the connection pool and budget."""
+        unknown = set(overrides) - set(self._settings()) - {"http_client"}
+        if unknown:
+            raise InvalidArgumentError(f"with_options() got unknown options: {sorted(unknown)}")
+        if "http_client" in overrides:
+            raise InvalidArgumentError("with_options() shares the pool; http_client cannot change")
+        settings = {**self._settings(), **overrides}
+        clone = object.__new__(type(self))
+        clone._configure(**settings)
+        clone._clock = self._clock
+        clone._share_transport(self)
+        return clone
+
+    def _share_transport(self, other: Any) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- per call ---------------------------------------------------------------------------
+
+    def _new_call(self, spec: RequestSpec[Any]) -> CallRetryState:
+        return CallRetryState(
+            policy=self._policy,
+            budget=self._budget,
+            clock=self._clock,
+            deadline=self._deadline,
+            on_retry=self._on_retry,
+            label=f"{spec.method} {spec.path}",
+        )
+
+    def _attempt_timeout(self, spec: RequestSpec[Any], call: CallRetryState) -> httpx.Timeout:
+        timeout = spec.timeout or self._timeout
+        if spec.stream and self._stream_idle_timeout is not None:
+            read = timeout.read
+            if read is None or read > self._stream_idle_timeout:
+                timeout = httpx.Timeout(connect=timeout.connect, read=self._stream_idle_timeout,
+                                        write=timeout.write, pool=timeout.pool)
+        return call.begin(timeout)
+
+    def _request_headers(self, spec: RequestSpec[Any]) -> httpx.Headers:
+        if not spec.headers:
+            return self._headers
+        headers = self._headers.copy()
+        headers.update(spec.headers)
+        return headers
+
+    def _transport_error(self, exc: Exception, call: CallRetryState) -> ToRouterError:
+        """A transport failure (no usable response) as a typed, recorded error."""
+        _scrub(exc)
+        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        err: ToRouterError
+        if isinstance(exc, httpx.TimeoutException):
+            err = APITimeoutError(f"request timed out ({detail})")
+        elif isinstance(exc, RuntimeError):
+            err = APIConnectionError(f"the HTTP client is closed ({detail})")
+        else:
+            err = APIConnectionError(f"connection failed ({detail})")
+        return call.failed(err)
+
+    def _status_error(self, response: httpx.Response, call: CallRetryState) -> ToRouterError:
+        """A non-2xx response (body already read) as a typed, recorded error."""
+        headers = response.headers
+        err = make_status_error(
+            status=response.status_code,
+            parsed=parse_error_body(response.content, headers.get("content-type", "")),
+            request_id=headers.get("x-request-id"),
+            response=response,
+            retry_after=parse_retry_after(headers),
+            redact=(self._api_key.get_secret_value(),),
+        )
+        if 300 <= response.status_code < 400 and "location" in headers:
+            err.message = f"unexpected redirect to {headers['location']} (not followed)"
+        return call.failed(err)
+
+    def _build(self, http: httpx.Client | httpx.AsyncClient, spec: RequestSpec[Any],
+               call: CallRetryState) -> httpx.Request:
+        """The httpx request for the next attempt (its timeout shrunk to the deadline)."""
+        timeout = self._attempt_timeout(spec, call)
+        try:
+            return http.build_request(spec.method, self._base + spec.path, content=spec.body,
+                                      headers=self._request_headers(spec), timeout=timeout)
+        except (httpx.HTTPError, UnicodeError, TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"cannot build the request: {type(exc).__name__}: {exc}") from None
+
+    @staticmethod
+    def _needs_body(response: httpx.Response, spec: RequestSpec[Any]) -> bool:
+        """Whether a streamed response must be read whole (an error, or JSON instead of SSE)."""
+        return spec.stream and (
+            not response.is_success or "json" in response.headers.get("content-type", "")
+        )
+
+    def _finish(self, response: httpx.Response, spec: RequestSpec[M],
+                call: CallRetryState) -> Any:
+        """Headers (and any body needed) are in: raise the typed error or return the result.
+
+        For a stream the result is ``None``: the caller builds the stream and prefetches it.
+        """
+        if not response.is_success:
+            raise self._status_error(response, call)
+        if spec.stream:
+            if "json" in response.headers.get("content-type", ""):
+                self._reject_json_stream(response, call)
+            return None
+        retries = len(call.attempts)
+        if spec.raw:
+            result: Any = RawResponse(response, spec.cast_to, retries, _parse_model)
+        else:
+            try:
+                result = _parse_model(response, spec.cast_to, retries)
+            except ToRouterError as err:
+                raise call.failed(err) from None
+        call.succeeded()
+        return result
+
+    def _stream_parts(self, response: httpx.Response, spec: RequestSpec[M],
+                      call: CallRetryState) -> tuple[_StreamState[M], CallContext]:
+        ctx = CallContext(
+            request_id=response.headers.get("x-request-id"),
+            status_code=response.status_code,
+            retries_taken=len(call.attempts),
+            response=response,
+            redact=(self._api_key.get_secret_value(),),
+        )
+        return _StreamState(spec.cast_to, ctx, self._stream_idle_timeout, self._clock), ctx
+
+    @staticmethod
+    def _stream_result(stream: Any, spec: RequestSpec[Any], call: CallRetryState) -> Any:
+        """The first event arrived: the call succeeded."""
+        retries = call.succeeded()
+        if spec.raw:
+            return RawResponse(stream.response, stream, retries, _identity)
+        return stream
+
+    def _reject_json_stream(self, response: httpx.Response, call: CallRetryState) -> None:
+        parsed = parse_error_body(response.content, "application/json")
+        if isinstance(parsed.body, dict) and "error" in parsed.body:
+            raise self._status_error(response, call)
+        raise call.failed(APIResponseValidationError(
+            "expected a text/event-stream answer to a stream request, got JSON",
+            status_code=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+            response=response,
+        ))
+
+
+def _identity(response: httpx.Response, target: Any, retries: int) -> Any:
+    return target
+
+
+def _parse_model(response: httpx.Response, cast_to: type[M], retries: int) -> M:
+    try:
+        obj = cast_to.model_validate_json(response.content)
+    except pydantic.ValidationError as exc:
+        text = response.content[:200].decode("utf-8", "replace")
+        raise APIResponseValidationError(
+            f"the {response.status_code} response is not a valid {cast_to.__name__} "
+            f"({exc.error_count()} errors; body starts {text!r})",
+            status_code=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+            response=response,
+        ) from None
+    obj.__pydantic_private__ = {
+        "_request_id": response.headers.get("x-request-id"),
+        "_retries_taken": retries,
+    }
+    return obj
+
+
+def _build_headers(key: SecretStr, extra: Mapping[str, str]) -> httpx.Headers:
+    headers = httpx.Headers(
+        {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": f"torouter-python/{__version__}",
+        }
+    )
+    headers.update(extra)
+    headers["Authorization"] = "Bearer " + key.get_secret_value()
+    return headers

@@ -1,0 +1,171 @@
+"""The retry policy: one immutable table saying, per error class, whether and how to retry.
+
+Rules are keyed by exception class and resolved along the class hierarchy, the most specific
+class winning, so ``RateLimited`` can differ from its family ``RateLimitError``.  The defaults
+follow the gateway's docs: retry the request-rate 429, 5xx and transport failures with
+backoff; never retry 400/401/402/403/404, a spent quota or a used-up usage window::
+
+    policy = RetryPolicy().with_rule(UpstreamUnavailable, max_retries=5)
+    policy = policy | {RateLimited: RetryRule(retry=False)}
+    client = ToRouter(retry_policy=policy)
+
+``max_retries`` on the client is the simple knob: it sets the policy's default count, and
+``max_retries=0`` turns every retry off whatever the rules say.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    InternalServerError,
+    RateLimited,
+    RateLimitError,
+    ToRouterError,
+)
+
+__all__ = ["DEFAULT_RETRY_POLICY", "Backoff", "ResolvedRule", "RetryPolicy", "RetryRule"]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff: ``min(maximum, initial * multiplier**(n-1))`` before retry ``n``.
+
+    With ``jitter=True`` (full jitter) the sleep is drawn uniformly from ``[0, that]``, which
+    spreads the retries of many clients apart.
+    """
+
+    initial: float = 0.5
+    multiplier: float = 2.0
+    maximum: float = 8.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.maximum < 0 or self.multiplier < 1:
+            raise ValueError("Backoff needs initial >= 0, maximum >= 0 and multiplier >= 1")
+
+    def delay(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to sleep before retry number ``retry_number`` (1 = the first retry)."""
+        exponent = min(max(retry_number - 1, 0), 64)
+        ceiling = min(self.maximum, self.initial * self.multiplier**exponent)
+        return rand() * ceiling if self.jitter else ceiling
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """How to treat one error class. ``None`` fields fall back to the policy's defaults."""
+
+    retry: bool = True
+    max_retries: int | None = None
+    backoff: Backoff | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_retries is not None and self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+
+
+@dataclass(frozen=True)
+class ResolvedRule:
+    """A rule with every default filled in, for one concrete error class."""
+
+    retry: bool
+    max_retries: int
+    backoff: Backoff
+    source: type[BaseException]
+
+
+_DEFAULT_RULES: Mapping[type[BaseException], RetryRule] = {
+    ToRouterError: RetryRule(retry=False),
+    APIConnectionError: RetryRule(retry=True),
+    APIStatusError: RetryRule(retry=False),
+    RateLimitError: RetryRule(retry=True, max_retries=1),
+    RateLimited: RetryRule(retry=True, backoff=Backoff(initial=1.0, maximum=32.0)),
+    InternalServerError: RetryRule(retry=True),
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The retry table. Immutable: every change returns a new policy.
+
+    Args:
+        rules: error class -> :class:`RetryRule`, merged over the defaults.
+        max_retries: retries for rules that do not set their own count (0 turns all off).
+        backoff: backoff for rules that do not set their own.
+        max_retry_after: the longest ``Retry-After`` the SDK will sleep for.  When the gateway
+            asks for longer, the error is raised at once with ``err.retry_after`` set.
+    """
+
+    rules: Mapping[type[BaseException], RetryRule] = field(default_factory=dict)
+    max_retries: int = 2
+    backoff: Backoff = field(default_factory=Backoff)
+    max_retry_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if self.max_retry_after < 0:
+            raise ValueError("max_retry_after must be >= 0")
+        merged = dict(_DEFAULT_RULES)
+        for cls, rule in self.rules.items():
+            if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+                raise TypeError(f"retry rules are keyed by exception classes, not {cls!r}")
+            if not isinstance(rule, RetryRule):
+                raise TypeError(f"the rule for {cls.__name__} must be a RetryRule")
+            merged[cls] = rule
+        object.__setattr__(self, "rules", MappingProxyType(merged))
+        object.__setattr__(self, "_cache", {})
+
+    def rule_for(self, cls: type[BaseException]) -> ResolvedRule:
+        """The rule that applies to ``cls``: the most specific class in its MRO that has one."""
+        cache: dict[type[BaseException], ResolvedRule] = self._cache  # type: ignore[attr-defined]
+        resolved = cache.get(cls)
+        if resolved is None:
+            rule: RetryRule = RetryRule(retry=False)
+            source: type[BaseException] = BaseException
+            for klass in cls.__mro__:
+                if klass in self.rules:
+                    rule, source = self.rules[klass], klass
+                    break
+            count = self.max_retries if rule.max_retries is None else rule.max_retries
+            resolved = ResolvedRule(rule.retry and count > 0, count, rule.backoff or self.backoff,
+                                    source)
+            cache[cls] = resolved
+        return resolved
+
+    def with_rule(
+        self,
+        cls: type[BaseException],
+        *,
+        retry: bool = True,
+        max_retries: int | None = None,
+        backoff: Backoff | None = None,
+    ) -> RetryPolicy:
+        """A copy with the rule for ``cls`` replaced."""
+        return self | {cls: RetryRule(retry=retry, max_retries=max_retries, backoff=backoff)}
+
+    def replace(self, **changes: object) -> RetryPolicy:
+        """A copy with fields replaced (``max_retries``, ``backoff``, ``max_retry_after``...)."""
+        if "rules" not in changes:
+            changes["rules"] = self.rules
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def __or__(self, other: Mapping[type[BaseException], RetryRule]) -> RetryPolicy:
+        """``policy | {Cls: RetryRule(...)}``: a copy with these rules merged in."""
+        if isinstance(other, RetryPolicy):
+            other = other.rules
+        return replace(self, rules={**self.rules, **other})
+
+    def disabled(self) -> RetryPolicy:
+        """A copy that never retries (what ``max_retries=0`` gives)."""
+        return replace(self, rules={k: replace(v, max_retries=0) for k, v in self.rules.items()},
+                       max_retries=0)
+
+
+#: The policy used when none is given; ``err.retryable`` reports what it decides.
+DEFAULT_RETRY_POLICY = RetryPolicy()

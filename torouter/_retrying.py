@@ -1,0 +1,305 @@
+"""The retry engine: tenacity strategies that apply a :class:`RetryPolicy` to one API call.
+
+Each strategy is a small tenacity callable; they are combined with ``|`` once, at import, and
+drive both ``tenacity.Retrying`` (sync client) and ``tenacity.AsyncRetrying`` (async client),
+so the decision logic exists once.  Per-call state (attempt history, deadline, the tokens spent)
+lives in :class:`CallRetryState`, which the strategies find on the tenacity retry object.
+
+Order of the decision after a failed attempt:
+
+1. ``retry``  -- does the policy retry this error class at all (and was nothing delivered)?
+2. ``wait``   -- the server's ``Retry-After`` if it gave one, else the rule's backoff.
+3. ``stop``   -- any of: retries for this class used up; ``Retry-After`` above the cap;
+   the sleep would pass the deadline; the retry budget cannot pay.  Stopping re-raises the
+   last error with the attempt history attached.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import tenacity
+from tenacity import RetryCallState
+from tenacity.retry import retry_base
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from ._budget import RetryBudget
+from ._errors import APIStatusError, APITimeoutError, ToRouterError
+from ._retry import RetryPolicy
+
+__all__ = ["Attempt", "CallRetryState", "OnRetry"]
+
+log = logging.getLogger("torouter")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of an API call, as kept in ``err.attempts``.
+
+    ``outcome`` is the error class name, or ``"ok"``; ``sleep`` is the pause that followed it
+    (``None`` for the last attempt); ``elapsed`` is how long the attempt took, in seconds.
+    """
+
+    number: int
+    outcome: str
+    status_code: int | None
+    code: str | None
+    request_id: str | None
+    elapsed: float
+    sleep: float | None = None
+    stop_reason: str | None = None
+
+
+#: ``on_retry(error, attempt)`` is called before each retry's sleep (``attempt.sleep`` is set).
+OnRetry = Callable[[ToRouterError, Attempt], None]
+
+
+class CallRetryState:
+    """Per-call retry state: the clock, the deadline, the attempts so far, tokens spent."""
+
+    __slots__ = (
+        "_attempt_start",
+        "attempts",
+        "budget",
+        "clock",
+        "deadline_at",
+        "label",
+        "on_retry",
+        "policy",
+        "rand",
+        "spent",
+        "start",
+        "stop_reason",
+    )
+
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy,
+        budget: RetryBudget | None,
+        clock: Callable[[], float],
+        deadline: float | None,
+        on_retry: OnRetry | None,
+        label: str,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.policy = policy
+        self.budget = budget
+        self.clock = clock
+        self.on_retry = on_retry
+        self.label = label
+        self.rand = rand
+        self.start = clock()
+        self.deadline_at = None if deadline is None else self.start + deadline
+        self.attempts: list[Attempt] = []
+        self.spent = 0
+        self.stop_reason: str | None = None
+        self._attempt_start = self.start
+
+    # -- per attempt ---------------------------------------------------------------------
+
+    def begin(self, timeout: httpx.Timeout) -> httpx.Timeout:
+        """Start an attempt; return its timeout, shrunk to what is left of the deadline."""
+        now = self._attempt_start = self.clock()
+        if self.deadline_at is None:
+            return timeout
+        left = self.deadline_at - now
+        if left <= 0:
+            raise APITimeoutError(
+                f"the deadline of {self.deadline_at - self.start:g}s ran out before attempt "
+                f"{len(self.attempts) + 1}"
+            )
+        return httpx.Timeout(
+            connect=_shrink(timeout.connect, left),
+            read=_shrink(timeout.read, left),
+            write=_shrink(timeout.write, left),
+            pool=_shrink(timeout.pool, left),
+        )
+
+    def failed(self, error: ToRouterError) -> ToRouterError:
+        """Record a failed attempt; return the error for raising."""
+        self.attempts.append(
+            Attempt(
+                number=len(self.attempts) + 1,
+                outcome=type(error).__name__,
+                status_code=error.status_code,
+                code=error.code,
+                request_id=error.request_id,
+                elapsed=self.clock() - self._attempt_start,
+            )
+        )
+        return error
+
+    def succeeded(self) -> int:
+        """Record a success: refund the budget; return the number of retries it took."""
+        if self.budget is not None:
+            self.budget.refund(self.spent)
+        return len(self.attempts)
+
+    def finish(self, error: ToRouterError) -> None:
+        """Attach the attempt history to the error that ends the call."""
+        if self.attempts and self.stop_reason and self.attempts[-1].stop_reason is None:
+            self.attempts[-1] = replace(self.attempts[-1], stop_reason=self.stop_reason)
+        error.attempts = tuple(self.attempts)
+
+    # -- what tenacity asks ----------------------------------------------------------------
+
+    def should_retry(self, error: BaseException) -> bool:
+        if not isinstance(error, ToRouterError):
+            return False
+        if not self.policy.rule_for(type(error)).retry:
+            self.stop_reason = "not retried by policy"
+            return False
+        return True
+
+    def next_sleep(self, error: ToRouterError, retry_number: int) -> float:
+        rule = self.policy.rule_for(type(error))
+        if isinstance(error, APIStatusError) and error.retry_after is not None:
+            return error.retry_after
+        return rule.backoff.delay(retry_number, self.rand)
+
+    def stop_after_rule_attempts(self, error: ToRouterError, retries_done: int) -> bool:
+        rule = self.policy.rule_for(type(error))
+        if retries_done >= rule.max_retries:
+            self.stop_reason = f"{rule.max_retries} retries used"
+            return True
+        return False
+
+    def stop_if_retry_after_over_cap(self, error: ToRouterError) -> bool:
+        after = error.retry_after
+        if after is not None and after > self.policy.max_retry_after:
+            self.stop_reason = (
+                f"Retry-After {after:g}s is above max_retry_after "
+                f"{self.policy.max_retry_after:g}s"
+            )
+            return True
+        return False
+
+    def stop_before_deadline(self, sleep: float) -> bool:
+        if self.deadline_at is not None and self.clock() + sleep >= self.deadline_at:
+            self.stop_reason = "the deadline would pass before the next attempt"
+            return True
+        return False
+
+    def stop_when_budget_empty(self, error: ToRouterError) -> bool:
+        if self.budget is None:
+            return False
+        cost = self.budget.try_spend(error)
+        if not cost:
+            self.stop_reason = "retry budget empty"
+            return True
+        self.spent += cost
+        return False
+
+    def before_sleep(self, error: ToRouterError, sleep: float) -> None:
+        last = self.attempts[-1] = replace(self.attempts[-1], sleep=sleep)
+        log.info(
+            "retrying %s after %s (status=%s, code=%s, request_id=%s), attempt %d, sleeping %.3fs",
+            self.label, type(error).__name__, error.status_code, error.code, error.request_id,
+            last.number, sleep,
+        )
+        if self.on_retry is not None:
+            self.on_retry(error, last)
+
+
+def _shrink(value: float | None, left: float) -> float:
+    return left if value is None else min(value, left)
+
+
+# --- tenacity strategies -------------------------------------------------------------------
+
+
+def _state(rs: RetryCallState) -> CallRetryState:
+    state: CallRetryState = rs.retry_object.torouter_state  # type: ignore[attr-defined]
+    return state
+
+
+def _error(rs: RetryCallState) -> ToRouterError:
+    assert rs.outcome is not None
+    exc = rs.outcome.exception()
+    assert isinstance(exc, ToRouterError)
+    return exc
+
+
+class retry_if_policy_allows(retry_base):
+    """Retry when the policy's rule for the error's class says so."""
+
+    def __call__(self, rs: RetryCallState) -> bool:
+        assert rs.outcome is not None
+        if not rs.outcome.failed:
+            return False
+        exc = rs.outcome.exception()
+        assert exc is not None
+        return _state(rs).should_retry(exc)
+
+
+class wait_retry_after_or_backoff(wait_base):
+    """Sleep for the server's Retry-After when given, else the rule's backoff."""
+
+    def __call__(self, rs: RetryCallState) -> float:
+        return _state(rs).next_sleep(_error(rs), rs.attempt_number)
+
+
+class stop_after_rule_attempts(stop_base):
+    """Stop when the retries allowed for this error class are used up."""
+
+    def __call__(self, rs: RetryCallState) -> bool:
+        return _state(rs).stop_after_rule_attempts(_error(rs), rs.attempt_number - 1)
+
+
+class stop_if_retry_after_over_cap(stop_base):
+    """Stop (raise at once, ``retry_after`` set) when the server asks for more than the cap."""
+
+    def __call__(self, rs: RetryCallState) -> bool:
+        return _state(rs).stop_if_retry_after_over_cap(_error(rs))
+
+
+class stop_before_deadline(stop_base):
+    """Stop when sleeping would reach the call's deadline."""
+
+    def __call__(self, rs: RetryCallState) -> bool:
+        return _state(rs).stop_before_deadline(rs.upcoming_sleep)
+
+
+class stop_when_budget_empty(stop_base):
+    """Stop when the client's retry budget cannot pay for a retry (spends when it can)."""
+
+    def __call__(self, rs: RetryCallState) -> bool:
+        return _state(rs).stop_when_budget_empty(_error(rs))
+
+
+def _before_sleep(rs: RetryCallState) -> None:
+    _state(rs).before_sleep(_error(rs), rs.upcoming_sleep)
+
+
+# The budget is consulted last: it spends tokens only when nothing else stops the retry.
+STRATEGIES: dict[str, Any] = {
+    "retry": retry_if_policy_allows(),
+    "wait": wait_retry_after_or_backoff(),
+    "stop": stop_after_rule_attempts()
+    | stop_if_retry_after_over_cap()
+    | stop_before_deadline()
+    | stop_when_budget_empty(),
+    "before_sleep": _before_sleep,
+    "reraise": True,
+}
+
+
+def sync_retrying(state: CallRetryState, sleep: Callable[[float], None]) -> tenacity.Retrying:
+    """A tenacity ``Retrying`` for one sync call."""
+    retrying = tenacity.Retrying(sleep=sleep, **STRATEGIES)
+    retrying.torouter_state = state  # type: ignore[attr-defined]
+    return retrying
+
+
+def async_retrying(state: CallRetryState, sleep: Callable[[float], Any]) -> tenacity.AsyncRetrying:
+    """A tenacity ``AsyncRetrying`` for one async call (same strategies)."""
+    retrying = tenacity.AsyncRetrying(sleep=sleep, **STRATEGIES)
+    retrying.torouter_state = state  # type: ignore[attr-defined]
+    return retrying

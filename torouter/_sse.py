@@ -1,0 +1,83 @@
+"""An incremental, bounded Server-Sent Events decoder working on bytes.
+
+Feed it the body as it arrives, split anywhere (even inside a CRLF); it returns complete events
+as ``(event_name, data)`` byte pairs.  Lines may end in LF, CRLF or CR.  Comment lines and the
+``id``/``retry`` fields are ignored.  A line or event larger than the limits raises
+:class:`~torouter.StreamDecodeError` instead of growing without bound.  Data stays ``bytes`` so
+that JSON goes straight into pydantic-core without a decode/encode round trip.
+"""
+
+from __future__ import annotations
+
+from ._errors import StreamDecodeError
+
+__all__ = ["MAX_EVENT_BYTES", "MAX_LINE_BYTES", "SSEDecoder"]
+
+MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+
+Event = tuple[bytes | None, bytes]
+
+
+class SSEDecoder:
+    """Incremental SSE decoder. ``feed(chunk)`` -> complete events; ``pending`` tells leftovers."""
+
+    __slots__ = ("_buf", "_data", "_event", "_size", "max_event", "max_line")
+
+    def __init__(self, *, max_line: int = MAX_LINE_BYTES, max_event: int = MAX_EVENT_BYTES) -> None:
+        self.max_line = max_line
+        self.max_event = max_event
+        self._buf = b""
+        self._data: list[bytes] = []
+        self._event: bytes | None = None
+        self._size = 0
+
+    @property
+    def pending(self) -> bool:
+        """Whether bytes of an unfinished line or event are buffered (a truncated stream)."""
+        return bool(self._buf.strip() or self._data)
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            # A CR at the very end may be the first half of a CRLF: keep it for the next chunk.
+            tail = buf.endswith(b"\r")
+            if tail:
+                buf = buf[:-1]
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if tail:
+                buf += b"\r"
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        if len(rest) > self.max_line:
+            self._buf = b""
+            raise StreamDecodeError(
+                f"a server-sent event line exceeded {self.max_line} bytes without ending"
+            )
+        self._buf = rest
+        events: list[Event] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    events.append((self._event, b"\n".join(self._data)))
+                    self._data = []
+                    self._size = 0
+                self._event = None
+                continue
+            if line[0] == 58:  # b":" comment / keep-alive
+                continue
+            field, sep, value = line.partition(b":")
+            if sep and value[:1] == b" ":
+                value = value[1:]
+            if field == b"data":
+                self._size += len(value)
+                if self._size > self.max_event:
+                    self._data = []
+                    self._size = 0
+                    raise StreamDecodeError(
+                        f"a server-sent event exceeded {self.max_event} bytes"
+                    )
+                self._data.append(value)
+            elif field == b"event":
+                self._event = value
+        return events
