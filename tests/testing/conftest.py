@@ -1,4 +1,4 @@
-"""Fixtures for the FakeGateway tests: a gateway on a fake clock, a key, clients on both front ends."""
+"""FakeGateway test fixtures: a fake clock, a gateway, a key, clients on both front ends."""
 
 from __future__ import annotations
 

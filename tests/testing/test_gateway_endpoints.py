@@ -145,7 +145,8 @@ def test_embeddings_are_deterministic_unit_vectors(key: str, connect: ClientFact
         body = {"model": "text-embedding-3-large", "input": ["a", "b", "a"], **extra}
         r = connect(gw, k).post("/embeddings", json=body)
         assert r.status_code == 200
-        return r.json()
+        data: dict[str, Any] = r.json()
+        return data
 
     gw1, gw2 = FakeGateway(seed=1), FakeGateway(seed=1)
     one, two = embed(gw1, gw1.add_key()), embed(gw2, gw2.add_key())

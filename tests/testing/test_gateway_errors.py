@@ -10,7 +10,7 @@ import pytest
 
 from torouter.testing import RATE_LIMIT, FakeGateway, Outcome
 
-from .conftest import ClientFactory, bearer, chat_body
+from .conftest import ClientFactory, chat_body
 
 # code → (reference status, limits status)
 DOCUMENTED = {
@@ -48,10 +48,8 @@ def test_forced_errors_use_the_dialect_status(
     assert gw.requests[-1].code == code and gw.requests[-1].cost_usd == 0
 
 
-def _status_and_type(
-    gw: FakeGateway, connect: ClientFactory, key: str | None, **kw: object
-) -> tuple[int, str]:
-    r = connect(gw, key, **kw).post("/chat/completions", json=chat_body("o3"))  # type: ignore[arg-type]
+def _status_and_type(gw: FakeGateway, connect: ClientFactory, key: str) -> tuple[int, str]:
+    r = connect(gw, key).post("/chat/completions", json=chat_body("o3"))
     return r.status_code, r.json()["error"]["type"]
 
 
@@ -108,7 +106,7 @@ def test_contradictions_follow_the_dialect(
 def test_error_shapes(connect: ClientFactory) -> None:
     bodies = {}
     for shape in ("openai", "anthropic", "gemini"):
-        gw = FakeGateway(error_shape=shape)  # type: ignore[arg-type]
+        gw = FakeGateway(error_shape=shape)
         gw.add_key()
         bodies[shape] = connect(gw, "sk-unknown").get("/models")
         assert bodies[shape].status_code == 401

@@ -242,7 +242,7 @@ def test_subscription_states(gw: FakeGateway, connect: ClientFactory) -> None:
     c = connect(gw, k)
     assert err(c.post("/chat/completions", json=chat_body())) == (403, "SUBSCRIPTION_NOT_FOUND")
     for state in ("paused", "cancelled"):
-        gw.set_subscription("sub", state)  # type: ignore[arg-type]
+        gw.set_subscription("sub", state)
         assert err(c.post("/chat/completions", json=chat_body())) == (403, "SUBSCRIPTION_INVALID")
     gw.set_subscription("sub", "active")
     assert c.post("/chat/completions", json=chat_body()).status_code == 200
