@@ -8,34 +8,28 @@ notes (§3 errors, §4 bodies, §5 429s, §6 failover, §7 key limits, §11 cont
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 from . import _sse_writer as w
 from ._clock import Clock
 from ._errors import RATE_LIMIT, Dialect, ErrorShape, error_body, status_for
-from ._keys import (
-    Account,
-    KeyState,
-    SubscriptionState,
-    UsageWindow,
-    UserState,
-    ip_allowed,
-    mask_key,
-    model_allowed,
-    parse_cidrs,
-    parse_models,
-    to_epoch,
-)
+from ._keys import Account, KeyRing, KeyState, Rejection, mask_key, model_allowed, seeded_hex
 from ._upstream import Outcome, Upstream, fails_over
+from ._wire import (
+    CatalogModel,
+    GatewayRequest,
+    ModelKind,
+    Reply,
+    RequestRecord,
+    default_catalog,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -44,98 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CatalogModel", "FakeGateway", "GatewayRequest", "Reply", "RequestRecord"]
 
-ModelKind = Literal["chat", "embedding"]
 ReplyFn = Callable[[list[dict[str, Any]]], str]
-
-_EPOCH_2026 = 1_767_225_600
-
-
-@dataclass
-class CatalogModel:
-    """One entry of the group's model catalog; ``price_usd`` is charged per successful request."""
-
-    id: str
-    owned_by: str = "torouter"
-    kind: ModelKind = "chat"
-    price_usd: float = 0.001
-    created: int = _EPOCH_2026
-
-
-def _default_catalog() -> dict[str, CatalogModel]:
-    rows: list[tuple[str, str, ModelKind, float]] = [
-        # Bare ids and vendor/model ids named in the docs (§1.6).
-        ("gpt-5", "openai", "chat", 0.01),
-        ("gpt-5-mini", "openai", "chat", 0.002),
-        ("o3", "openai", "chat", 0.02),
-        ("gpt-5.3-codex", "openai", "chat", 0.01),
-        ("claude-opus-4-7", "anthropic", "chat", 0.03),
-        ("claude-sonnet-4-7", "anthropic", "chat", 0.015),
-        ("gemini-3-flash-preview", "google", "chat", 0.001),
-        ("gemini-2.5-pro", "google", "chat", 0.01),
-        ("deepseek-v3", "deepseek", "chat", 0.001),
-        ("openai/gpt-5", "openai", "chat", 0.01),
-        ("anthropic/claude-opus-4-7", "anthropic", "chat", 0.03),
-        ("google/gemini-2.5-pro", "google", "chat", 0.01),
-        ("deepseek/deepseek-r1", "deepseek", "chat", 0.002),
-        ("text-embedding-3-large", "openai", "embedding", 0.0001),
-        ("text-embedding-3-small", "openai", "embedding", 0.00002),
-        ("openai/text-embedding-3-small", "openai", "embedding", 0.00002),
-    ]
-    return {m: CatalogModel(m, owner, kind, price) for m, owner, kind, price in rows}
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One handled request in :attr:`FakeGateway.requests`. ``key`` is masked (``sk-…abcd``).
-
-    ``status`` is 0 when the connection was closed without a response; ``code`` is the error code
-    sent (``None`` on success or for code-less errors); ``attempts`` lists the channels tried.
-    """
-
-    method: str
-    path: str
-    key: str | None
-    status: int
-    request_id: str
-    model: str | None = None
-    stream: bool = False
-    client_ip: str = ""
-    code: str | None = None
-    outcome: str = "ok"
-    channel: str | None = None
-    attempts: tuple[str, ...] = ()
-    cost_usd: float = 0.0
-    time: float = 0.0
-
-
-@dataclass
-class GatewayRequest:
-    """What a front end hands to :meth:`FakeGateway.handle` (header names lower-case)."""
-
-    method: str
-    target: str
-    headers: Mapping[str, str]
-    body: bytes = b""
-    peer_ip: str | None = None
-
-
-@dataclass
-class Reply:
-    """What a front end must send: head, then ``body`` or the SSE ``events``.
-
-    ``delay`` is slept before the head, ``chunk_delay`` between events; ``drop`` closes the
-    connection after the events (no ``[DONE]``, no chunked terminator); ``disconnect`` closes it
-    without any response.
-    """
-
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    events: list[bytes] | None = None
-    drop: bool = False
-    delay: float = 0.0
-    chunk_delay: float = 0.0
-    disconnect: bool = False
 
 
 class _Stop(Exception):
@@ -181,7 +84,7 @@ def _fmt_seconds(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
 
 
-class FakeGateway:
+class FakeGateway(KeyRing):
     """In-process emulator of the documented ToRouter gateway (OpenAI surface).
 
     Emulates: ``POST /v1/chat/completions`` (JSON and SSE), ``POST /v1/embeddings``,
@@ -232,158 +135,30 @@ class FakeGateway:
             raise ValueError(f"unknown dialect {dialect!r}")
         if error_shape not in ("openai", "anthropic", "gemini"):
             raise ValueError(f"unknown error_shape {error_shape!r}")
+        self._lock = threading.RLock()
+        super().__init__(
+            clock=clock or time.time,
+            seed=seed,
+            default_balance_usd=default_balance_usd,
+            lock=self._lock,
+        )
         self.dialect: Dialect = dialect
         self.error_shape: ErrorShape = error_shape
-        self.clock: Clock = clock or time.time
-        self.seed = seed
         self.client_ip = client_ip
         self.trust_forwarded_for = trust_forwarded_for
         self.retry_after = retry_after
         self.reply: str | ReplyFn | None = reply
         self.reasoning_text = "Let me think about this step by step."
         self.stream_chunks = stream_chunks
-        self.default_balance_usd = default_balance_usd
         self.embedding_dimensions = embedding_dimensions
         self.ip_rate_limit = ip_rate_limit
         self.catalog: dict[str, CatalogModel] = (
-            _default_catalog() if catalog is None else {m.id: m for m in catalog}
+            default_catalog() if catalog is None else {m.id: m for m in catalog}
         )
-        self._lock = threading.RLock()
         self.upstream = Upstream(self._lock, seed)
-        self._keys: dict[str, KeyState] = {}
-        self._accounts: dict[str, Account] = {}
         self._requests: list[RequestRecord] = []
         self._ip_hits: dict[str, deque[float]] = {}
         self._n_requests = 0
-        self._n_keys = 0
-
-    # ------------------------------------------------------------------ keys and accounts
-    def add_key(
-        self,
-        *,
-        enabled: bool = True,
-        expires_at: datetime | float | None = None,
-        ip_allow: str | Iterable[str] = (),
-        ip_block: str | Iterable[str] = (),
-        models: str | Iterable[str] = (),
-        quota_usd: float = 0,
-        windows: tuple[int, int, int] = (0, 0, 0),
-        user: str = "user",
-        requires_subscription: bool = False,
-        key: str | None = None,
-    ) -> str:
-        """Create a key with the per-key limits of §7 and return its string (``sk-fake-<hex>``).
-
-        ``expires_at``: a datetime (naive = UTC) or a number of days after creation; ``0``/``None``
-        = never. ``ip_allow``/``ip_block``: IPv4/IPv6 CIDRs (iterable, or one string separated by
-        newlines/commas). ``models``: whitelist (iterable or comma-separated string; empty = whole
-        catalog). ``quota_usd``: spend cap, ``0`` = none. ``windows``: max requests per sliding
-        ~5 h / 24 h / 7 d window, ``0`` = disabled. ``user`` is created (active) if new.
-        """
-        with self._lock:
-            now = self.clock()
-            if key is None:
-                while True:
-                    self._n_keys += 1
-                    key = "sk-fake-" + self._hex("key", self._n_keys, 32)
-                    if key not in self._keys:
-                        break
-            self._account(user)
-            self._keys[key] = KeyState(
-                key=key,
-                user=user,
-                created=now,
-                enabled=enabled,
-                expires_at=to_epoch(expires_at, now),
-                ip_allow=parse_cidrs(ip_allow),
-                ip_block=parse_cidrs(ip_block),
-                models=parse_models(models),
-                quota_usd=float(quota_usd),
-                windows=windows,
-                requires_subscription=requires_subscription,
-            )
-            return key
-
-    def update_key(self, key: str, **changes: Any) -> None:
-        """Change a key's limits; accepts the keyword arguments of :meth:`add_key` except ``key``
-        and ``user``. Applies from the next request (§7)."""
-        with self._lock:
-            ks = self._key(key)
-            for name, value in changes.items():
-                if name == "expires_at":
-                    ks.expires_at = to_epoch(value, ks.created)
-                elif name in ("ip_allow", "ip_block"):
-                    setattr(ks, name, parse_cidrs(value))
-                elif name == "models":
-                    ks.models = parse_models(value)
-                elif name in ("enabled", "quota_usd", "windows", "requires_subscription"):
-                    setattr(ks, name, value)
-                else:
-                    raise TypeError(f"update_key() got an unexpected keyword argument {name!r}")
-
-    def delete_key(self, key: str) -> None:
-        """Revoke a key: later requests get 401 ``INVALID_API_KEY`` (§7)."""
-        with self._lock:
-            self._keys.pop(key, None)
-
-    def key_info(self, key: str) -> KeyState:
-        """The live state of a key (limits, ``spent_usd``); treat it as read-only."""
-        with self._lock:
-            return self._key(key)
-
-    def add_user(
-        self,
-        name: str,
-        *,
-        state: UserState = "active",
-        balance_usd: float | None = None,
-        subscription: SubscriptionState = "none",
-    ) -> Account:
-        """Create or reset an account owning keys."""
-        with self._lock:
-            acct = Account(
-                name,
-                state,
-                self.default_balance_usd if balance_usd is None else balance_usd,
-                subscription,
-            )
-            self._accounts[name] = acct
-            return acct
-
-    def account(self, user: str = "user") -> Account:
-        """The live account of ``user`` (created if new)."""
-        with self._lock:
-            return self._account(user)
-
-    def set_user_state(self, user: str, state: UserState) -> None:
-        """``"active"``, ``"inactive"`` (→ ``USER_INACTIVE``) or ``"missing"``
-        (→ ``USER_NOT_FOUND``)."""
-        with self._lock:
-            self._account(user).state = state
-
-    def set_balance(self, user: str, usd: float) -> None:
-        """Set the pay-per-token balance; ``<= 0`` → ``INSUFFICIENT_BALANCE`` for keys that do not
-        require a subscription."""
-        with self._lock:
-            self._account(user).balance_usd = usd
-
-    def set_subscription(self, user: str, state: SubscriptionState) -> None:
-        """Subscription state seen by keys with ``requires_subscription``: ``"none"`` →
-        ``SUBSCRIPTION_NOT_FOUND``; ``"paused"``/``"cancelled"`` → ``SUBSCRIPTION_INVALID``."""
-        with self._lock:
-            self._account(user).subscription = state
-
-    def exhaust_usage_window(
-        self, user: str, window: UsageWindow = "daily", *, exhausted: bool = True
-    ) -> None:
-        """Mark the plan's daily/weekly/monthly usage window used up (→ 429
-        ``USAGE_LIMIT_EXCEEDED`` for every key of ``user``); ``exhausted=False`` rolls it over."""
-        with self._lock:
-            windows = self._account(user).exhausted_windows
-            if exhausted:
-                windows.add(window)
-            else:
-                windows.discard(window)
 
     def add_model(
         self,
@@ -544,7 +319,9 @@ class FakeGateway:
             if self.dialect == "reference":
                 self._stop("ACCESS_DENIED", message=msg)
             self._stop("model_not_allowed", message=msg)
-        self._check_account_limits(ks, acct, now)
+        refused = self.check_limits(ks, acct, now)
+        if refused is not None:
+            self._stop(refused.code, message=refused.message)
         if route == "chat":
             self._validate_chat(body)
         else:
@@ -560,41 +337,11 @@ class FakeGateway:
 
     # ------------------------------------------------------------------ checks
     def _authenticate(self, req: GatewayRequest, ctx: _Ctx, now: float) -> tuple[KeyState, Account]:
-        key = self._extract_key(req.headers)
-        if key is None:
-            self._stop("API_KEY_REQUIRED")
-        ctx.key = key
-        ks = self._keys.get(key)
-        if ks is None:
-            self._stop("INVALID_API_KEY")
-        if not ks.enabled:
-            self._stop("API_KEY_DISABLED")
-        if ks.expires_at is not None and now >= ks.expires_at:  # §11 item 1
-            self._stop("API_KEY_EXPIRED")
-        acct = self._accounts.get(ks.user)
-        if acct is None or acct.state == "missing":
-            self._stop("USER_NOT_FOUND")
-        if acct.state == "inactive":
-            self._stop("USER_INACTIVE")
-        if not ip_allowed(ctx.client_ip, ks.ip_allow, ks.ip_block):  # §7 [p16], §11 item 4
-            self._stop("ACCESS_DENIED", message="ip not allowed")
-        return ks, acct
-
-    def _check_account_limits(self, ks: KeyState, acct: Account, now: float) -> None:
-        if ks.requires_subscription:
-            if acct.subscription == "none":
-                self._stop("SUBSCRIPTION_NOT_FOUND")
-            if acct.subscription != "active":
-                self._stop("SUBSCRIPTION_INVALID", message=f"subscription is {acct.subscription}")
-        if acct.exhausted_windows:
-            window = sorted(acct.exhausted_windows)[0]
-            self._stop("USAGE_LIMIT_EXCEEDED", message=f"{window} usage limit exceeded")
-        if not ks.requires_subscription and acct.balance_usd <= 0:  # §11 item 3
-            self._stop("INSUFFICIENT_BALANCE")
-        if ks.quota_usd > 0 and ks.spent_usd >= ks.quota_usd:  # §11 item 2
-            self._stop("API_KEY_QUOTA_EXHAUSTED")
-        if not ks.window_admit(now):  # §7 three sliding windows
-            self._stop(RATE_LIMIT)
+        ctx.key = self._extract_key(req.headers)
+        got = self.check_access(ctx.key, ctx.client_ip, now)
+        if isinstance(got, Rejection):
+            self._stop(got.code, message=got.message)
+        return got
 
     def _check_ip_rate(self, ip: str, now: float) -> None:
         if self.ip_rate_limit is None:
@@ -736,9 +483,7 @@ class FakeGateway:
     ) -> Reply:
         # Billing (§7): only requests that reach a successful upstream answer are charged.
         ctx.cost = entry.price_usd
-        ks.spent_usd += entry.price_usd
-        if not ks.requires_subscription:
-            acct.balance_usd -= entry.price_usd
+        self.charge(ks, acct, entry.price_usd)
         if route == "embeddings":
             inp = body["input"]
             texts = (
@@ -834,16 +579,4 @@ class FakeGateway:
         return req.peer_ip or self.client_ip
 
     def _hex(self, kind: str, n: int, length: int) -> str:
-        return hashlib.sha256(f"{self.seed}:{kind}:{n}".encode()).hexdigest()[:length]
-
-    def _account(self, user: str) -> Account:
-        acct = self._accounts.get(user)
-        if acct is None:
-            acct = self._accounts[user] = Account(user, balance_usd=self.default_balance_usd)
-        return acct
-
-    def _key(self, key: str) -> KeyState:
-        try:
-            return self._keys[key]
-        except KeyError:
-            raise KeyError(mask_key(key)) from None
+        return seeded_hex(self.seed, kind, n, length)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
+import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal, NamedTuple
+
+from ._clock import Clock
+from ._errors import RATE_LIMIT
 
 __all__ = [
     "WINDOW_SECONDS",
     "Account",
+    "KeyRing",
     "KeyState",
+    "Rejection",
     "SubscriptionState",
     "UsageWindow",
     "UserState",
@@ -22,6 +29,8 @@ __all__ = [
     "model_allowed",
     "parse_cidrs",
     "parse_models",
+    "seeded_hex",
+    "to_epoch",
 ]
 
 UserState = Literal["active", "inactive", "missing"]
@@ -155,3 +164,221 @@ class KeyState:
         if any(self.windows):
             self.hits.append(now)
         return True
+
+
+class Rejection(NamedTuple):
+    """Why a request is refused: a documented error code (§3) and an optional message."""
+
+    code: str
+    message: str | None = None
+
+
+def seeded_hex(seed: int, kind: str, n: int, length: int) -> str:
+    """Deterministic hex id number ``n`` of ``kind`` for ``seed``."""
+    return hashlib.sha256(f"{seed}:{kind}:{n}".encode()).hexdigest()[:length]
+
+
+class KeyRing:
+    """The keys and accounts of a gateway, with the checks of §7 (base of ``FakeGateway``).
+
+    All methods are thread-safe (they share the gateway's lock).
+    """
+
+    def __init__(
+        self, *, clock: Clock, seed: int, default_balance_usd: float, lock: threading.RLock
+    ) -> None:
+        self.clock: Clock = clock
+        self.seed = seed
+        self.default_balance_usd = default_balance_usd
+        self._lock = lock
+        self._keys: dict[str, KeyState] = {}
+        self._accounts: dict[str, Account] = {}
+        self._n_keys = 0
+
+    def add_key(
+        self,
+        *,
+        enabled: bool = True,
+        expires_at: datetime | float | None = None,
+        ip_allow: str | Iterable[str] = (),
+        ip_block: str | Iterable[str] = (),
+        models: str | Iterable[str] = (),
+        quota_usd: float = 0,
+        windows: tuple[int, int, int] = (0, 0, 0),
+        user: str = "user",
+        requires_subscription: bool = False,
+        key: str | None = None,
+    ) -> str:
+        """Create a key with the per-key limits of §7 and return its string (``sk-fake-<hex>``).
+
+        ``expires_at``: a datetime (naive = UTC) or a number of days after creation; ``0``/``None``
+        = never. ``ip_allow``/``ip_block``: IPv4/IPv6 CIDRs (iterable, or one string separated by
+        newlines/commas). ``models``: whitelist (iterable or comma-separated string; empty = whole
+        catalog). ``quota_usd``: spend cap, ``0`` = none. ``windows``: max requests per sliding
+        ~5 h / 24 h / 7 d window, ``0`` = disabled. ``user`` is created (active) if new.
+        """
+        with self._lock:
+            now = self.clock()
+            if key is None:
+                while True:
+                    self._n_keys += 1
+                    key = "sk-fake-" + seeded_hex(self.seed, "key", self._n_keys, 32)
+                    if key not in self._keys:
+                        break
+            self._account(user)
+            self._keys[key] = KeyState(
+                key=key,
+                user=user,
+                created=now,
+                enabled=enabled,
+                expires_at=to_epoch(expires_at, now),
+                ip_allow=parse_cidrs(ip_allow),
+                ip_block=parse_cidrs(ip_block),
+                models=parse_models(models),
+                quota_usd=float(quota_usd),
+                windows=windows,
+                requires_subscription=requires_subscription,
+            )
+            return key
+
+    def update_key(self, key: str, **changes: Any) -> None:
+        """Change a key's limits; accepts the keyword arguments of :meth:`add_key` except ``key``
+        and ``user``. Applies from the next request (§7)."""
+        with self._lock:
+            ks = self._key(key)
+            for name, value in changes.items():
+                if name == "expires_at":
+                    ks.expires_at = to_epoch(value, ks.created)
+                elif name in ("ip_allow", "ip_block"):
+                    setattr(ks, name, parse_cidrs(value))
+                elif name == "models":
+                    ks.models = parse_models(value)
+                elif name in ("enabled", "quota_usd", "windows", "requires_subscription"):
+                    setattr(ks, name, value)
+                else:
+                    raise TypeError(f"update_key() got an unexpected keyword argument {name!r}")
+
+    def delete_key(self, key: str) -> None:
+        """Revoke a key: later requests get 401 ``INVALID_API_KEY`` (§7)."""
+        with self._lock:
+            self._keys.pop(key, None)
+
+    def key_info(self, key: str) -> KeyState:
+        """The live state of a key (limits, ``spent_usd``); treat it as read-only."""
+        with self._lock:
+            return self._key(key)
+
+    def add_user(
+        self,
+        name: str,
+        *,
+        state: UserState = "active",
+        balance_usd: float | None = None,
+        subscription: SubscriptionState = "none",
+    ) -> Account:
+        """Create or reset an account owning keys."""
+        with self._lock:
+            acct = Account(
+                name,
+                state,
+                self.default_balance_usd if balance_usd is None else balance_usd,
+                subscription,
+            )
+            self._accounts[name] = acct
+            return acct
+
+    def account(self, user: str = "user") -> Account:
+        """The live account of ``user`` (created if new)."""
+        with self._lock:
+            return self._account(user)
+
+    def set_user_state(self, user: str, state: UserState) -> None:
+        """``"active"``, ``"inactive"`` (→ ``USER_INACTIVE``) or ``"missing"``
+        (→ ``USER_NOT_FOUND``)."""
+        with self._lock:
+            self._account(user).state = state
+
+    def set_balance(self, user: str, usd: float) -> None:
+        """Set the pay-per-token balance; ``<= 0`` → ``INSUFFICIENT_BALANCE`` for keys that do not
+        require a subscription."""
+        with self._lock:
+            self._account(user).balance_usd = usd
+
+    def set_subscription(self, user: str, state: SubscriptionState) -> None:
+        """Subscription state seen by keys with ``requires_subscription``: ``"none"`` →
+        ``SUBSCRIPTION_NOT_FOUND``; ``"paused"``/``"cancelled"`` → ``SUBSCRIPTION_INVALID``."""
+        with self._lock:
+            self._account(user).subscription = state
+
+    def exhaust_usage_window(
+        self, user: str, window: UsageWindow = "daily", *, exhausted: bool = True
+    ) -> None:
+        """Mark the plan's daily/weekly/monthly usage window used up (→ 429
+        ``USAGE_LIMIT_EXCEEDED`` for every key of ``user``); ``exhausted=False`` rolls it over."""
+        with self._lock:
+            windows = self._account(user).exhausted_windows
+            if exhausted:
+                windows.add(window)
+            else:
+                windows.discard(window)
+
+    def _account(self, user: str) -> Account:
+        acct = self._accounts.get(user)
+        if acct is None:
+            acct = self._accounts[user] = Account(user, balance_usd=self.default_balance_usd)
+        return acct
+
+    def _key(self, key: str) -> KeyState:
+        try:
+            return self._keys[key]
+        except KeyError:
+            raise KeyError(mask_key(key)) from None
+
+    # ------------------------------------------------------------------ checks
+    def check_access(
+        self, key: str | None, client_ip: str, now: float
+    ) -> tuple[KeyState, Account] | Rejection:
+        """Key, user and IP checks, in this order (§3, §7); needs no request body."""
+        if key is None:
+            return Rejection("API_KEY_REQUIRED")
+        ks = self._keys.get(key)
+        if ks is None:
+            return Rejection("INVALID_API_KEY")
+        if not ks.enabled:
+            return Rejection("API_KEY_DISABLED")
+        if ks.expires_at is not None and now >= ks.expires_at:  # §11 item 1
+            return Rejection("API_KEY_EXPIRED")
+        acct = self._accounts.get(ks.user)
+        if acct is None or acct.state == "missing":
+            return Rejection("USER_NOT_FOUND")
+        if acct.state == "inactive":
+            return Rejection("USER_INACTIVE")
+        if not ip_allowed(client_ip, ks.ip_allow, ks.ip_block):  # §7 [p16], §11 item 4
+            return Rejection("ACCESS_DENIED", "ip not allowed")
+        return ks, acct
+
+    def check_limits(self, ks: KeyState, acct: Account, now: float) -> Rejection | None:
+        """Subscription, plan usage windows, balance, spend cap, then the sliding request windows
+        (which count the call only when everything else passed)."""
+        if ks.requires_subscription:
+            if acct.subscription == "none":
+                return Rejection("SUBSCRIPTION_NOT_FOUND")
+            if acct.subscription != "active":
+                return Rejection("SUBSCRIPTION_INVALID", f"subscription is {acct.subscription}")
+        if acct.exhausted_windows:
+            window = sorted(acct.exhausted_windows)[0]
+            return Rejection("USAGE_LIMIT_EXCEEDED", f"{window} usage limit exceeded")
+        if not ks.requires_subscription and acct.balance_usd <= 0:  # §11 item 3
+            return Rejection("INSUFFICIENT_BALANCE")
+        if ks.quota_usd > 0 and ks.spent_usd >= ks.quota_usd:  # §11 item 2
+            return Rejection("API_KEY_QUOTA_EXHAUSTED")
+        if not ks.window_admit(now):  # §7 three sliding windows
+            return Rejection(RATE_LIMIT)
+        return None
+
+    @staticmethod
+    def charge(ks: KeyState, acct: Account, usd: float) -> None:
+        """Bill a served request: the key's spend, and the balance of pay-per-token keys."""
+        ks.spent_usd += usd
+        if not ks.requires_subscription:
+            acct.balance_usd -= usd
