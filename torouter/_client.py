@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -58,6 +58,8 @@ class ToRouter(BaseClient):
     chat: Chat
     models: Models
     embeddings: Embeddings
+    _http: httpx.Client
+    _sleep: Callable[[float], None]
 
     def __init__(
         self,
@@ -161,6 +163,8 @@ class AsyncToRouter(BaseClient):
     chat: AsyncChat
     models: AsyncModels
     embeddings: AsyncEmbeddings
+    _http: httpx.AsyncClient
+    _sleep: Callable[[float], Awaitable[None]]
 
     def __init__(
         self,
