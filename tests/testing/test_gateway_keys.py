@@ -340,3 +340,17 @@ def test_update_key_rejects_unknown_fields(gw: FakeGateway, key: str) -> None:
     with pytest.raises(KeyError) as info:
         gw.update_key("sk-fake-doesnotexist-9999")
     assert "9999" in str(info.value) and "doesnotexist" not in str(info.value)
+
+
+def test_request_log_keeps_masked_headers_and_the_body(
+    gw: FakeGateway, key: str, connect: ClientFactory
+) -> None:
+    c = connect(gw, key)
+    c.post("/chat/completions", json=chat_body(stream=False), headers={"x-trace": "t1"})
+    c.post("/chat/completions", content=b"{oops")
+    first, second = gw.requests
+    assert first.headers["authorization"] == f"Bearer sk-…{key[-4:]}"
+    assert first.headers["x-trace"] == "t1"
+    assert first.body == chat_body(stream=False)
+    assert second.body is None and second.status == 400
+    assert key not in repr(first.headers)

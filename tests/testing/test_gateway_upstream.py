@@ -25,7 +25,7 @@ def test_fail_next_then_recover(gw: FakeGateway, key: str, frontend: ClientFacto
     assert got[0].json() == {
         "error": {"type": "upstream_unavailable", "message": "Service temporarily unavailable"}
     }
-    assert "retry-after" not in got[0].headers  # 502 carries none
+    assert got[0].headers["retry-after"] == "3"
     assert [r.outcome for r in gw.requests] == ["scripted", "scripted", "ok"]
     assert [r.cost_usd for r in gw.requests] == [0, 0, 0.01]
 
@@ -281,3 +281,25 @@ def test_chunk_delay_slows_the_stream(gw: FakeGateway, key: str, connect: Client
     with connect(gw, key).stream("POST", "/chat/completions", json=chat_body(stream=True)) as r:
         r.read()
     assert time.perf_counter() - t0 >= 0.02 * 5
+
+
+def test_explicit_retry_after_is_sent_on_any_status(
+    gw: FakeGateway, key: str, connect: ClientFactory
+) -> None:
+    gw.fail_next("INSUFFICIENT_BALANCE", retry_after=30)
+    gw.fail_next(500, retry_after=0.25)
+    c = connect(gw, key)
+    assert post(c).headers["retry-after"] == "30"
+    assert post(c).headers["retry-after"] == "0.25"
+
+
+def test_a_failing_reply_callable_is_a_500(
+    gw: FakeGateway, key: str, frontend: ClientFactory
+) -> None:
+    def boom(messages: object) -> str:
+        raise RuntimeError("reply broke")
+
+    gw.reply = boom
+    r = post(frontend(gw, key))
+    assert r.status_code == 500 and "reply broke" in r.json()["error"]["message"]
+    assert "x-request-id" in r.headers and gw.requests[-1].outcome == "internal"

@@ -62,6 +62,7 @@ class _Ctx:
     channel: str | None = None
     attempts: list[str] = field(default_factory=list)
     cost: float = 0.0
+    body: object = None
 
 
 _ROUTES = {
@@ -78,6 +79,19 @@ def _text_of(content: object) -> str:
         parts = [p for p in content if isinstance(p, dict) and p.get("type") == "text"]
         return " ".join(str(p.get("text", "")) for p in parts)
     return ""
+
+
+_MALFORMED = object()
+_SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
+
+
+def _masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out = dict(headers)
+    for name in _SECRET_HEADERS:
+        if name in out:
+            scheme, _, token = out[name].rpartition(" ")
+            out[name] = f"{scheme} {mask_key(token)}".strip()
+    return out
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -247,9 +261,18 @@ class FakeGateway(KeyRing):
             rid = "req_" + self._hex("req", n, 24)
             path = urlsplit(request.target).path or "/"
             ctx = _Ctx(request.method.upper(), path, self._client_ip(request))
+            try:
+                ctx.body = json.loads(request.body) if request.body else None
+            except (ValueError, UnicodeDecodeError):
+                ctx.body = _MALFORMED
             code: str | None = None
             try:
-                reply, outcome = self._dispatch(request, ctx, n)
+                try:
+                    reply, outcome = self._dispatch(request, ctx, n)
+                except _Stop:
+                    raise
+                except Exception as exc:  # e.g. a user reply callable failed: a 500 (§3)
+                    self._stop(None, 500, message=f"internal error: {exc!r}", outcome="internal")
             except _Stop as stop:
                 reply, code, outcome = stop.reply, stop.code, stop.outcome
             reply.headers.append(("x-request-id", rid))
@@ -269,6 +292,8 @@ class FakeGateway(KeyRing):
                     attempts=tuple(ctx.attempts),
                     cost_usd=ctx.cost,
                     time=self.clock(),
+                    headers=_masked_headers(request.headers),
+                    body=ctx.body if isinstance(ctx.body, dict) else None,
                 )
             )
             return reply
@@ -294,7 +319,7 @@ class FakeGateway(KeyRing):
                 return self._apply(forced, ctx, lambda o: self._models_reply(ks), delay=0.0)
             return self._models_reply(ks), "ok"
 
-        body = self._parse_body(req.body)
+        body = self._parse_body(ctx.body)
         model = body.get("model")
         if not isinstance(model, str) or not model.strip():
             self._stop("invalid_request_error", message="'model' is required and must be a string")
@@ -364,10 +389,8 @@ class FakeGateway(KeyRing):
             return headers[alt].strip()
         return None
 
-    def _parse_body(self, raw: bytes) -> dict[str, Any]:
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+    def _parse_body(self, body: object) -> dict[str, Any]:
+        if body is _MALFORMED or body is None:
             self._stop("invalid_request_error", message="malformed JSON body")
         if not isinstance(body, dict):
             self._stop("invalid_request_error", message="request body must be a JSON object")
@@ -562,11 +585,14 @@ class FakeGateway(KeyRing):
         extra: dict[str, object] | None = None,
         outcome: str = "rejected",
     ) -> NoReturn:
+        """Answer with an error: ``Retry-After`` if given explicitly, else the gateway's default
+        on 429/503 only."""
         st = status or status_for(code or "", self.dialect)
         headers = [("content-type", "application/json")]
-        ra = retry_after if retry_after is not None else self.retry_after
-        if ra is not None and st in (429, 503):
-            headers.append(("retry-after", _fmt_seconds(ra)))
+        if retry_after is None and st in (429, 503):
+            retry_after = self.retry_after
+        if retry_after is not None:
+            headers.append(("retry-after", _fmt_seconds(retry_after)))
         body = error_body(code, st, message, self.error_shape, extra=extra)
         raise _Stop(Reply(st, headers, body, delay=delay), code, outcome)
 

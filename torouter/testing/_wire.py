@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "CatalogModel",
@@ -60,7 +60,9 @@ class RequestRecord:
     """One handled request in :attr:`FakeGateway.requests`. ``key`` is masked (``sk-…abcd``).
 
     ``status`` is 0 when the connection was closed without a response; ``code`` is the error code
-    sent (``None`` on success or for code-less errors); ``attempts`` lists the channels tried.
+    sent (``None`` on success or for code-less errors); ``attempts`` lists the channels tried;
+    ``headers`` are the request headers (lower-case, credentials masked) and ``body`` the parsed
+    JSON request body (``None`` if absent or not a JSON object).
     """
 
     method: str
@@ -77,6 +79,8 @@ class RequestRecord:
     attempts: tuple[str, ...] = ()
     cost_usd: float = 0.0
     time: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass
