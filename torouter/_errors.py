@@ -101,6 +101,7 @@ __all__ = [
 
 DOCS = "https://www.torouter.ai/docs"
 _MAX_MESSAGE = 300
+_MAX_CODE = 100
 
 
 class ToRouterError(Exception):
@@ -710,25 +711,30 @@ def parse_error_object(data: object) -> ParsedError:
     message = ""
     status_in_body: int | None = None
     if not isinstance(data, dict):
-        text = data if isinstance(data, str) else json.dumps(data)[:_MAX_MESSAGE]
+        if isinstance(data, str):
+            text = data
+        else:  # a list, number, bool or null: say what it was
+            text = f"unexpected JSON error body ({type(data).__name__}): {_dump(data)}"
         return ParsedError([], _one_line(text) or "error body without a message", data)
     err = data.get("error")
     if isinstance(err, str):
-        codes.append(err)
+        # Codes go into str(err) too: one line, bounded, like the message.
+        if _one_line(err, _MAX_CODE):
+            codes.append(_one_line(err, _MAX_CODE))
         message = err
     elif isinstance(err, dict):
         for key in ("type", "code", "status"):
             value = err.get(key)
-            if isinstance(value, str) and value:
-                codes.append(value)
+            if isinstance(value, str) and _one_line(value, _MAX_CODE):
+                codes.append(_one_line(value, _MAX_CODE))
             elif isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
                 status_in_body = value
         msg = err.get("message")
         if isinstance(msg, str):
             message = msg
     top_type = data.get("type")
-    if isinstance(top_type, str) and top_type and top_type != "error":
-        codes.append(top_type)
+    if isinstance(top_type, str) and _one_line(top_type, _MAX_CODE) not in ("", "error"):
+        codes.append(_one_line(top_type, _MAX_CODE))
     if not message:
         for key in ("message", "detail", "error_description"):
             value = data.get(key)
@@ -752,7 +758,41 @@ def _parse_non_json(content: bytes, content_type: str) -> ParsedError:
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         return ParsedError([], _one_line(f"truncated or invalid JSON error body: {text}"), text)
+    if "\ufffd" in text and "\ufffd".encode() not in content:
+        return ParsedError([], _one_line(f"error body is not UTF-8 text: {text}"), text)
     return ParsedError([], _one_line(text), text)
+
+
+def _dump(data: object) -> str:
+    """A short JSON rendering of ``data`` that cannot fail (deep nesting, NaN ...)."""
+    try:
+        return json.dumps(data)[:_MAX_MESSAGE]
+    except (RecursionError, ValueError, TypeError):
+        return f"<{type(data).__name__} too deeply nested to show>"
+
+
+def _redact(parsed: ParsedError, secret: str) -> ParsedError:
+    """``parsed`` with ``secret`` masked everywhere: a gateway may echo the key in its body.
+
+    The mask is applied to the whole body and the result parsed again, so that a message or
+    code cut short at its length limit cannot keep part of the key.
+    """
+    masked = mask_key(secret)
+    body = parsed.body
+    if isinstance(body, str):
+        if secret in body:
+            return _parse_non_json(body.replace(secret, masked).encode(), "")
+        return parsed
+    if not isinstance(body, (dict, list)):
+        return parsed
+    try:
+        text = json.dumps(body)
+        if secret not in text:
+            return parsed
+        return parse_error_object(json.loads(text.replace(secret, masked)))
+    except (RecursionError, ValueError, TypeError):  # cannot be checked: do not keep the body
+        return ParsedError([c.replace(secret, masked) for c in parsed.codes],
+                           parsed.message.replace(secret, masked), None, parsed.status_in_body)
 
 
 # --- Retry-After ---------------------------------------------------------------------------
@@ -801,12 +841,12 @@ def make_status_error(
     redact: Sequence[str] = (),
 ) -> APIStatusError:
     """Build the exception for an error response or an error event inside a stream."""
+    for secret in redact:
+        if secret:
+            parsed = _redact(parsed, secret)
     cls, code = classify(parsed.codes, status if status is not None else parsed.status_in_body,
                          parsed.message)
     message = parsed.message
-    for secret in redact:
-        if secret and secret in message:
-            message = message.replace(secret, mask_key(secret))
     if status is None:
         status = parsed.status_in_body
         if status is None:
