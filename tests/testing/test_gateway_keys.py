@@ -354,3 +354,13 @@ def test_request_log_keeps_masked_headers_and_the_body(
     assert first.body == chat_body(stream=False)
     assert second.body is None and second.status == 400
     assert key not in repr(first.headers)
+
+
+def test_invalid_bodies_do_not_use_up_window_slots(gw: FakeGateway, connect: ClientFactory) -> None:
+    k = gw.add_key(windows=(1, 0, 0))
+    c = connect(gw, k)
+    bad = {"model": "gpt-5", "messages": "not a list"}
+    assert [c.post("/chat/completions", json=bad).status_code for _ in range(3)] == [400] * 3
+    assert c.post("/chat/completions", json=chat_body("unknown-model")).status_code == 404
+    assert c.post("/chat/completions", json=chat_body()).status_code == 200
+    assert c.post("/chat/completions", json=chat_body()).status_code == 429

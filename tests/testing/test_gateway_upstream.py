@@ -77,6 +77,9 @@ def test_raw_outcome(gw: FakeGateway, key: str, connect: ClientFactory) -> None:
     r = post(connect(gw, key))
     assert (r.status_code, r.json(), r.headers["x-extra"]) == (418, {"weird": True}, "1")
     assert "x-request-id" in r.headers
+    gw.script(Outcome.raw(200, "plain text", headers=(("Content-Type", "text/plain"),)))
+    r = post(connect(gw, key))
+    assert r.headers.get_list("content-type") == ["text/plain"] and r.text == "plain text"
 
 
 def test_always_and_clear(gw: FakeGateway, key: str, connect: ClientFactory) -> None:
@@ -303,3 +306,12 @@ def test_a_failing_reply_callable_is_a_500(
     r = post(frontend(gw, key))
     assert r.status_code == 500 and "reply broke" in r.json()["error"]["message"]
     assert "x-request-id" in r.headers and gw.requests[-1].outcome == "internal"
+
+
+def test_channels_match_the_base_id_of_thinking_models(
+    gw: FakeGateway, key: str, connect: ClientFactory
+) -> None:
+    gw.upstream.channel().models = frozenset({"gpt-5"})
+    c = connect(gw, key)
+    assert post(c, model="gpt-5-thinking").status_code == 200
+    assert post(c, model="o3-thinking").status_code == 503

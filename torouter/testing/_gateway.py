@@ -339,6 +339,10 @@ class FakeGateway(KeyRing):
                 "invalid_request_error",
                 message=f"model {model!r} does not support {norm.rsplit('/', 1)[-1]}",
             )
+        if route == "chat":
+            self._validate_chat(body)
+        else:
+            self._validate_embeddings(body)
         if not model_allowed(model, ks.models):  # §7 [p30], §11 item 5
             msg = f"model {model!r} is not in this API key's model whitelist"
             if self.dialect == "reference":
@@ -347,10 +351,6 @@ class FakeGateway(KeyRing):
         refused = self.check_limits(ks, acct, now)
         if refused is not None:
             self._stop(refused.code, message=refused.message)
-        if route == "chat":
-            self._validate_chat(body)
-        else:
-            self._validate_embeddings(body)
 
         def success(o: Outcome) -> Reply:
             return self._success(route, body, model, entry, ks, acct, ctx, o, n)
@@ -358,7 +358,7 @@ class FakeGateway(KeyRing):
         forced = self.upstream.take(norm, upstream_bound)
         if forced is not None:
             return self._apply(forced, ctx, success, delay=0.0)
-        return self._failover(model, ctx, success)
+        return self._failover(entry.id, ctx, success)  # channels serve the base id (§1.6)
 
     # ------------------------------------------------------------------ checks
     def _authenticate(self, req: GatewayRequest, ctx: _Ctx, now: float) -> tuple[KeyState, Account]:
@@ -483,7 +483,8 @@ class FakeGateway(KeyRing):
                 outcome="content_policy",
             )
         if o.kind == "raw":
-            headers = [("content-type", "application/json"), *o.headers]
+            typed = any(name.lower() == "content-type" for name, _ in o.headers)
+            headers = [*([] if typed else [("content-type", "application/json")]), *o.headers]
             return Reply(o.status, headers, o.body or b"", delay=delay), "scripted"
         if o.kind == "stream_error" and not ctx.stream:
             self._stop("upstream_unavailable", 502, delay=delay, outcome="failover_exhausted")
