@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -90,7 +90,7 @@ class RequestSpec(Generic[M]):
 def _json_default(value: object) -> object:
     if isinstance(value, pydantic.BaseModel):
         return value.model_dump(mode="json", exclude_none=True)
-    if isinstance(value, (set, frozenset, tuple)):
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
