@@ -11,11 +11,12 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 import pydantic
 from pydantic import SecretStr
+from typing_extensions import Self
 
 from ._budget import RetryBudget
 from ._errors import (
@@ -60,6 +61,7 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
 
 
 @dataclass(slots=True)
@@ -124,8 +126,15 @@ def _positive_or_none(value: float | None, name: str) -> float | None:
     return float(value)
 
 
-class BaseClient:
-    """Configuration and I/O-free request logic shared by the sync and async clients."""
+class BaseClient(Generic[HttpT]):
+    """Configuration and I/O-free request logic shared by the sync and async clients.
+
+    The constructor's arguments are documented on :class:`torouter.ToRouter`.
+    """
+
+    _http_class: ClassVar[type[httpx.Client] | type[httpx.AsyncClient]]
+    _default_sleep: Callable[[float], Any]
+    _http: HttpT
 
     _api_key: SecretStr
     _base_url: httpx.URL
@@ -141,6 +150,52 @@ class BaseClient:
     _headers: httpx.Headers
     _owns_http: bool
     _clock: Callable[[], float]
+
+    def __init__(
+        self,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | httpx.URL | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: HttpT | None = None,
+        retry_policy: RetryPolicy | None = None,
+        deadline: float | None = DEFAULT_DEADLINE,
+        retry_budget: RetryBudget | bool | None = True,
+        on_retry: OnRetry | None = None,
+        stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
+    ) -> None:
+        if http_client is not None and not isinstance(http_client, self._http_class):
+            raise InvalidArgumentError(
+                f"http_client must be an httpx.{self._http_class.__name__} for "
+                f"{type(self).__name__}"
+            )
+        self._configure(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+            default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
+            retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
+        )
+        self._owns_http = http_client is None
+        if http_client is None:
+            http_client = self._http_class(  # type: ignore[assignment]
+                timeout=self._timeout, limits=DEFAULT_LIMITS, follow_redirects=False
+            )
+        assert http_client is not None
+        self._http = http_client
+        self._sleep = type(self)._default_sleep
+        self._init_resources()
+
+    def _init_resources(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def with_options(self, **overrides: Any) -> Self:
+        """A copy with some settings changed, sharing this client's connection pool and budget.
+
+        Accepts the constructor's keywords except ``http_client``.
+        """
+        clone: Self = self._derive(overrides)
+        return clone
 
     def _configure(
         self,
@@ -275,8 +330,11 @@ class BaseClient:
         clone._share_transport(self)
         return clone
 
-    def _share_transport(self, other: Any) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def _share_transport(self, other: Any) -> None:
+        self._http = other._http
+        self._owns_http = False
+        self._sleep = other._sleep
+        self._init_resources()
 
     # -- per call ---------------------------------------------------------------------------
 

@@ -9,24 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
-from ._base_client import (
-    DEFAULT_DEADLINE,
-    DEFAULT_LIMITS,
-    DEFAULT_STREAM_IDLE_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    BaseClient,
-    RequestSpec,
-)
-from ._budget import RetryBudget
-from ._errors import InvalidArgumentError, ToRouterError
-from ._retry import RetryPolicy
-from ._retrying import OnRetry, async_retrying, sync_retrying
+from ._base_client import BaseClient, RequestSpec
+from ._errors import ToRouterError
+from ._retrying import async_retrying, sync_retrying
 from ._streaming import AsyncStream, Stream
 from .resources import AsyncChat, AsyncEmbeddings, AsyncModels, Chat, Embeddings, Models
 
@@ -35,7 +25,7 @@ __all__ = ["AsyncToRouter", "ToRouter"]
 _TRANSPORT_ERRORS = (httpx.HTTPError, RuntimeError)
 
 
-class ToRouter(BaseClient):
+class ToRouter(BaseClient[httpx.Client]):
     """Sync client for the ToRouter gateway.
 
     Args:
@@ -60,55 +50,13 @@ class ToRouter(BaseClient):
     embeddings: Embeddings
     _http: httpx.Client
     _sleep: Callable[[float], None]
-
-    def __init__(
-        self,
-        *,
-        api_key: str | SecretStr | None = None,
-        base_url: str | httpx.URL | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        http_client: httpx.Client | None = None,
-        retry_policy: RetryPolicy | None = None,
-        deadline: float | None = DEFAULT_DEADLINE,
-        retry_budget: RetryBudget | bool | None = True,
-        on_retry: OnRetry | None = None,
-        stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
-    ) -> None:
-        if http_client is not None and not isinstance(http_client, httpx.Client):
-            raise InvalidArgumentError("http_client must be an httpx.Client (AsyncToRouter "
-                                       "takes an httpx.AsyncClient)")
-        self._configure(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-            default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
-            retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            timeout=self._timeout, limits=DEFAULT_LIMITS, follow_redirects=False
-        )
-        self._sleep = time.sleep
-        self._init_resources()
+    _http_class = httpx.Client
+    _default_sleep = staticmethod(time.sleep)
 
     def _init_resources(self) -> None:
         self.chat = Chat(self)
         self.models = Models(self)
         self.embeddings = Embeddings(self)
-
-    def _share_transport(self, other: Any) -> None:
-        self._http = other._http
-        self._owns_http = False
-        self._sleep = other._sleep
-        self._init_resources()
-
-    def with_options(self, **overrides: Any) -> ToRouter:
-        """A copy with some settings changed, sharing this client's connection pool and budget.
-
-        Accepts the constructor's keywords except ``http_client``.
-        """
-        clone: ToRouter = self._derive(overrides)
-        return clone
 
     # -- I/O ------------------------------------------------------------------------------
 
@@ -156,7 +104,7 @@ class ToRouter(BaseClient):
         self.close()
 
 
-class AsyncToRouter(BaseClient):
+class AsyncToRouter(BaseClient[httpx.AsyncClient]):
     """Async client for the ToRouter gateway; the same arguments as :class:`ToRouter`
     (``http_client`` is an ``httpx.AsyncClient``)."""
 
@@ -165,52 +113,13 @@ class AsyncToRouter(BaseClient):
     embeddings: AsyncEmbeddings
     _http: httpx.AsyncClient
     _sleep: Callable[[float], Awaitable[None]]
-
-    def __init__(
-        self,
-        *,
-        api_key: str | SecretStr | None = None,
-        base_url: str | httpx.URL | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        retry_policy: RetryPolicy | None = None,
-        deadline: float | None = DEFAULT_DEADLINE,
-        retry_budget: RetryBudget | bool | None = True,
-        on_retry: OnRetry | None = None,
-        stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
-    ) -> None:
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise InvalidArgumentError("http_client must be an httpx.AsyncClient (ToRouter "
-                                       "takes an httpx.Client)")
-        self._configure(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-            default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
-            retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=self._timeout, limits=DEFAULT_LIMITS, follow_redirects=False
-        )
-        self._sleep = asyncio.sleep
-        self._init_resources()
+    _http_class = httpx.AsyncClient
+    _default_sleep = staticmethod(asyncio.sleep)
 
     def _init_resources(self) -> None:
         self.chat = AsyncChat(self)
         self.models = AsyncModels(self)
         self.embeddings = AsyncEmbeddings(self)
-
-    def _share_transport(self, other: Any) -> None:
-        self._http = other._http
-        self._owns_http = False
-        self._sleep = other._sleep
-        self._init_resources()
-
-    def with_options(self, **overrides: Any) -> AsyncToRouter:
-        """A copy with some settings changed, sharing this client's connection pool and budget."""
-        clone: AsyncToRouter = self._derive(overrides)
-        return clone
 
     # -- I/O ------------------------------------------------------------------------------
 
