@@ -699,7 +699,10 @@ def parse_error_body(content: bytes, content_type: str = "") -> ParsedError:
     if not content.strip():
         return ParsedError([], "empty response body", None)
     try:
-        data = json.loads(content)
+        try:
+            data = json.loads(content)
+        except UnicodeDecodeError:  # JSON with a stray non-UTF-8 byte: keep its code
+            data = json.loads(content.decode("utf-8", "replace"))
     except (ValueError, RecursionError):
         return _parse_non_json(content, content_type)
     return parse_error_object(data)
