@@ -260,6 +260,7 @@ class Stream(_StreamBase[T]):
 
     def close(self) -> None:
         """Stop reading and release the connection."""
+        self._first = _MISSING  # a closed stream yields nothing, not even a prefetched chunk
         self._gen.close()
         self.response.close()
 
@@ -329,6 +330,7 @@ class AsyncStream(_StreamBase[T]):
 
     async def close(self) -> None:
         """Stop reading and release the connection."""
+        self._first = _MISSING
         await self._agen.aclose()
         await self.response.aclose()
 
