@@ -88,7 +88,7 @@ class _StreamState(Generic[T]):
                     self.done = True
                     break
                 if name == b"error" or b'"error"' in data:
-                    self._raise_if_error_event(data)
+                    self._raise_if_error_event(data, named=name == b"error")
                 if name == b"ping":
                     continue
                 try:
@@ -108,15 +108,19 @@ class _StreamState(Generic[T]):
             self.error = err
         return out
 
-    def _raise_if_error_event(self, data: bytes) -> None:
+    def _raise_if_error_event(self, data: bytes, named: bool) -> None:
+        """Raise the API error an event carries; an ``event: error`` always is one."""
         try:
             obj = json.loads(data)
         except (ValueError, RecursionError):
-            raise StreamDecodeError(
-                f"a stream error event is not JSON: {_snippet(data)}",
-                request_id=self._ctx.request_id,
-            ) from None
-        if isinstance(obj, dict) and (obj.get("error") is not None or obj.get("type") == "error"):
+            if not named:
+                raise StreamDecodeError(
+                    f"a stream error event is not JSON: {_snippet(data)}",
+                    request_id=self._ctx.request_id,
+                ) from None
+            obj = data.decode("utf-8", "replace")
+        if named or (isinstance(obj, dict)
+                     and (obj.get("error") is not None or obj.get("type") == "error")):
             raise make_status_error(
                 status=None, parsed=parse_error_object(obj), request_id=self._ctx.request_id,
                 response=self._ctx.response, retry_after=None, redact=self._ctx.redact,
