@@ -405,6 +405,30 @@ async def test_error_events_raise_the_class_of_their_code(
     assert route.call_count == 1
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b'event: error\ndata: {"message": "upstream died"}\n\n',
+     b"event: error\ndata: upstream died\n\n"],
+    ids=["message-only", "plain-text"],
+)
+async def test_named_error_event_in_any_shape_is_an_api_error(make: Make, api: Any,
+                                                              raw: bytes) -> None:
+    # ``event: error`` says what it is even when its body has no recognised shape: an API error
+    # (5xx family, retried by default when it comes first), not a decoding problem.
+    serve(api, lambda: sse_response([chunk("a"), raw], request_id="req-named"))
+    got: list[Any] = []
+    with pytest.raises(torouter.InternalServerError) as info:
+        await drain(await open_stream(make()), got)
+    assert info.value.message == "upstream died"
+    assert info.value.request_id == "req-named"
+    assert text_of(got) == "a"
+
+
+async def test_the_word_error_inside_content_is_not_an_error(make: Make, api: Any) -> None:
+    serve(api, lambda: sse_response([chunk('say "error": no'), chunk(finish="stop"), DONE]))
+    assert text_of(await read_all(await open_stream(make()))) == 'say "error": no'
+
+
 async def test_error_event_before_any_chunk_is_retried(make: Make, api: Any) -> None:
     # Nothing reached the caller yet, so a retryable error event is retried like a 503.
     route = serve(api, lambda: sse_response([event(UPSTREAM_ERROR)], request_id="req-1"),
