@@ -58,6 +58,11 @@ DEFAULT_DEADLINE = 900.0
 #: Longest silence allowed between two events of a stream.
 DEFAULT_STREAM_IDLE_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 2
+#: Largest 2xx body read into memory; a larger one is an APIResponseValidationError (the size
+#: of a maximal embeddings batch in JSON floats fits).  Counted after gzip decoding.
+MAX_BODY_BYTES = 128 << 20
+#: Largest error body read; the rest is dropped (the error message is one short line anyway).
+MAX_ERROR_BODY_BYTES = 1 << 20
 DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -405,10 +410,49 @@ class BaseClient(Generic[HttpT]):
 
     @staticmethod
     def _needs_body(response: httpx.Response, spec: RequestSpec[Any]) -> bool:
-        """Whether a streamed response must be read whole (an error, or JSON instead of SSE)."""
-        return spec.stream and (
+        """Whether the body must be read now (not a stream; an error; JSON instead of SSE)."""
+        return not spec.stream or (
             not response.is_success or "json" in response.headers.get("content-type", "")
         )
+
+    def _body_limit(self, response: httpx.Response, call: CallRetryState) -> int:
+        """Bytes of the body to read; a 2xx declaring more than MAX_BODY_BYTES fails unread."""
+        if not response.is_success:
+            return MAX_ERROR_BODY_BYTES
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise self._too_large(response, call)
+        return MAX_BODY_BYTES
+
+    def _body_progress(self, response: httpx.Response, size: int, limit: int,
+                       call: CallRetryState) -> bool:
+        """After each piece of a body: False to stop reading (the cap is passed).
+
+        A body trickling in never trips the read timeout, so the call's deadline is checked here.
+        """
+        if call.deadline_at is not None and self._clock() > call.deadline_at:
+            raise call.failed(APITimeoutError(
+                f"the deadline of {call.deadline_at - call.start:g}s ran out while reading the "
+                f"{response.status_code} response body"
+            ))
+        if size > limit and response.is_success:
+            raise self._too_large(response, call)
+        return size <= limit
+
+    @staticmethod
+    def _keep_body(response: httpx.Response, parts: list[bytes], limit: int) -> None:
+        """Store the body read (an error body cut at ``limit``) as ``response.content``."""
+        body = b"".join(parts)
+        response._content = body[:limit] if len(body) > limit else body
+
+    def _too_large(self, response: httpx.Response, call: CallRetryState) -> ToRouterError:
+        return call.failed(APIResponseValidationError(
+            f"the {response.status_code} response body is larger than "
+            f"{MAX_BODY_BYTES >> 20} MiB (MAX_BODY_BYTES); it was not read",
+            status_code=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+            response=response,
+        ))
 
     def _finish(self, response: httpx.Response, spec: RequestSpec[M],
                 call: CallRetryState) -> Any:

@@ -74,10 +74,10 @@ class ToRouter(BaseClient[httpx.Client]):
     def _attempt(self, spec: RequestSpec[Any], call: Any) -> Any:
         request = self._build(self._http, spec, call)
         try:
-            response = self._http.send(request, stream=spec.stream)
+            response = self._http.send(request, stream=True)
             if self._needs_body(response, spec):
                 try:
-                    response.read()
+                    self._read_body(response, call)
                 finally:
                     response.close()
         except _TRANSPORT_ERRORS as exc:
@@ -91,6 +91,18 @@ class ToRouter(BaseClient[httpx.Client]):
         except ToRouterError as err:
             raise call.failed(err) from None
         return self._stream_result(stream, spec, call)
+
+    def _read_body(self, response: httpx.Response, call: Any) -> None:
+        """Read the body, at most up to its cap (see ``_body_limit``), within the deadline."""
+        limit = self._body_limit(response, call)
+        parts: list[bytes] = []
+        size = 0
+        for part in response.iter_bytes():
+            parts.append(part)
+            size += len(part)
+            if not self._body_progress(response, size, limit, call):
+                break
+        self._keep_body(response, parts, limit)
 
     def close(self) -> None:
         """Close the connection pool (not one passed in as ``http_client``)."""
@@ -137,10 +149,10 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
     async def _attempt(self, spec: RequestSpec[Any], call: Any) -> Any:
         request = self._build(self._http, spec, call)
         try:
-            response = await self._http.send(request, stream=spec.stream)
+            response = await self._http.send(request, stream=True)
             if self._needs_body(response, spec):
                 try:
-                    await response.aread()
+                    await self._read_body(response, call)
                 finally:
                     await response.aclose()
         except _TRANSPORT_ERRORS as exc:
@@ -154,6 +166,17 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
         except ToRouterError as err:
             raise call.failed(err) from None
         return self._stream_result(stream, spec, call)
+
+    async def _read_body(self, response: httpx.Response, call: Any) -> None:
+        limit = self._body_limit(response, call)
+        parts: list[bytes] = []
+        size = 0
+        async for part in response.aiter_bytes():
+            parts.append(part)
+            size += len(part)
+            if not self._body_progress(response, size, limit, call):
+                break
+        self._keep_body(response, parts, limit)
 
     async def close(self) -> None:
         """Close the connection pool (not one passed in as ``http_client``)."""
