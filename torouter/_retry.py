@@ -15,6 +15,7 @@ backoff; never retry 400/401/402/403/404, a spent quota or a used-up usage windo
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,20 @@ from ._errors import (
 __all__ = ["DEFAULT_RETRY_POLICY", "Backoff", "ResolvedRule", "RetryPolicy", "RetryRule"]
 
 
+def _check_number(name: str, value: object, *, allow_inf: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, not {value!r}")
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+
+
+def _check_count(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, not {value}")
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Exponential backoff: ``min(maximum, initial * multiplier**(n-1))`` before retry ``n``.
@@ -46,6 +61,10 @@ class Backoff:
     jitter: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("initial", "multiplier", "maximum"):
+            _check_number(f"Backoff.{name}", getattr(self, name))
+        if not isinstance(self.jitter, bool):
+            raise TypeError(f"Backoff.jitter must be True or False, not {self.jitter!r}")
         if self.initial < 0 or self.maximum < 0 or self.multiplier < 1:
             raise ValueError("Backoff needs initial >= 0, maximum >= 0 and multiplier >= 1")
 
@@ -65,8 +84,12 @@ class RetryRule:
     backoff: Backoff | None = None
 
     def __post_init__(self) -> None:
-        if self.max_retries is not None and self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        if not isinstance(self.retry, bool):
+            raise TypeError(f"RetryRule.retry must be True or False, not {self.retry!r}")
+        if self.max_retries is not None:
+            _check_count("RetryRule.max_retries", self.max_retries)
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise TypeError(f"RetryRule.backoff must be a Backoff or None, not {self.backoff!r}")
 
 
 @dataclass(frozen=True)
@@ -107,10 +130,14 @@ class RetryPolicy:
     max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        _check_count("RetryPolicy.max_retries", self.max_retries)
+        if not isinstance(self.backoff, Backoff):
+            raise TypeError(f"RetryPolicy.backoff must be a Backoff, not {self.backoff!r}")
+        _check_number("RetryPolicy.max_retry_after", self.max_retry_after, allow_inf=True)
         if self.max_retry_after < 0:
-            raise ValueError("max_retry_after must be >= 0")
+            raise ValueError("RetryPolicy.max_retry_after must be >= 0")
+        if not isinstance(self.rules, Mapping):
+            raise TypeError("RetryPolicy.rules must be a mapping of exception class -> RetryRule")
         merged = dict(_DEFAULT_RULES)
         for cls, rule in self.rules.items():
             if not (isinstance(cls, type) and issubclass(cls, BaseException)):
@@ -133,8 +160,9 @@ class RetryPolicy:
                     rule, source = self.rules[klass], klass
                     break
             count = self.max_retries if rule.max_retries is None else rule.max_retries
-            resolved = ResolvedRule(rule.retry and count > 0, count, rule.backoff or self.backoff,
-                                    source)
+            # max_retries=0 on the policy is the master switch: no class is retried.
+            retry = rule.retry and count > 0 and self.max_retries > 0
+            resolved = ResolvedRule(retry, count, rule.backoff or self.backoff, source)
             cache[cls] = resolved
         return resolved
 
@@ -159,12 +187,16 @@ class RetryPolicy:
         """``policy | {Cls: RetryRule(...)}``: a copy with these rules merged in."""
         if isinstance(other, RetryPolicy):
             other = other.rules
+        if not isinstance(other, Mapping):
+            return NotImplemented
         return replace(self, rules={**self.rules, **other})
 
     def disabled(self) -> RetryPolicy:
-        """A copy that never retries (what ``max_retries=0`` gives)."""
-        return replace(self, rules={k: replace(v, max_retries=0) for k, v in self.rules.items()},
-                       max_retries=0)
+        """A copy that never retries (what ``max_retries=0`` gives).
+
+        The rules are kept, so ``disabled().replace(max_retries=2)`` retries again.
+        """
+        return replace(self, max_retries=0)
 
 
 #: The policy used when none is given; ``err.retryable`` reports what it decides.
