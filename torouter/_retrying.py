@@ -65,6 +65,8 @@ class CallRetryState:
 
     __slots__ = (
         "_attempt_start",
+        "_expired",
+        "_last_error",
         "attempts",
         "budget",
         "clock",
@@ -101,6 +103,8 @@ class CallRetryState:
         self.spent = 0
         self.stop_reason: str | None = None
         self._attempt_start = self.start
+        self._expired = False
+        self._last_error: ToRouterError | None = None
 
     # -- per attempt ---------------------------------------------------------------------
 
@@ -111,10 +115,16 @@ class CallRetryState:
             return timeout
         left = self.deadline_at - now
         if left <= 0:
-            raise APITimeoutError(
+            # A sleep overran the deadline: end the call with the last real error (already
+            # recorded), not with a new one; should_retry() then says no.
+            self._expired = True
+            self.stop_reason = "the deadline ran out before the next attempt"
+            if self.last_error is not None:
+                raise self.last_error
+            raise self.failed(APITimeoutError(
                 f"the deadline of {self.deadline_at - self.start:g}s ran out before attempt "
                 f"{len(self.attempts) + 1}"
-            )
+            ))
         return httpx.Timeout(
             connect=_shrink(timeout.connect, left),
             read=_shrink(timeout.read, left),
@@ -122,8 +132,14 @@ class CallRetryState:
             pool=_shrink(timeout.pool, left),
         )
 
+    @property
+    def last_error(self) -> ToRouterError | None:
+        """The error of the last failed attempt, if any."""
+        return self._last_error
+
     def failed(self, error: ToRouterError) -> ToRouterError:
         """Record a failed attempt; return the error for raising."""
+        self._last_error = error
         self.attempts.append(
             Attempt(
                 number=len(self.attempts) + 1,
@@ -151,7 +167,7 @@ class CallRetryState:
     # -- what tenacity asks ----------------------------------------------------------------
 
     def should_retry(self, error: BaseException) -> bool:
-        if not isinstance(error, ToRouterError):
+        if not isinstance(error, ToRouterError) or self._expired:
             return False
         if not self.policy.rule_for(type(error)).retry:
             self.stop_reason = "not retried by policy"
