@@ -69,7 +69,7 @@ class RetryBudget:
     def refund(self, spent: int) -> None:
         """A request succeeded after spending ``spent`` tokens on its retries."""
         amount = spent if spent else self.success_refund
-        if amount and self._level < self.capacity:
+        if amount > 0:
             with self._lock:
                 self._level = min(self.capacity, self._level + amount)
 
