@@ -27,7 +27,7 @@ class SSEDecoder:
     def __init__(self, *, max_line: int = MAX_LINE_BYTES, max_event: int = MAX_EVENT_BYTES) -> None:
         self.max_line = max_line
         self.max_event = max_event
-        self._buf = b""
+        self._buf = bytearray()
         self._data: list[bytes] = []
         self._event: bytes | None = None
         self._size = 0
@@ -38,7 +38,17 @@ class SSEDecoder:
         return bool(self._buf.strip() or self._data)
 
     def feed(self, chunk: bytes) -> list[Event]:
-        buf = self._buf + chunk if self._buf else chunk
+        held = self._buf
+        if held and held[-1] != 13 and b"\n" not in chunk and b"\r" not in chunk:
+            # Still inside one line: append without rescanning the buffer (linear, not quadratic).
+            if len(held) + len(chunk) > self.max_line:
+                self._buf = bytearray()
+                raise StreamDecodeError(
+                    f"a server-sent event line exceeded {self.max_line} bytes without ending"
+                )
+            held += chunk
+            return []
+        buf = bytes(held) + chunk if held else chunk
         if b"\r" in buf:
             # A CR at the very end may be the first half of a CRLF: keep it for the next chunk.
             tail = buf.endswith(b"\r")
@@ -49,14 +59,17 @@ class SSEDecoder:
                 buf += b"\r"
         lines = buf.split(b"\n")
         rest = lines.pop()
-        if len(rest) > self.max_line:
-            self._buf = b""
+        # (a held-back CR is a line end, not part of the line)
+        if len(rest) > self.max_line + rest.endswith(b"\r"):
+            self._buf = bytearray()
             raise StreamDecodeError(
                 f"a server-sent event line exceeded {self.max_line} bytes without ending"
             )
-        self._buf = rest
+        self._buf = bytearray(rest)
         events: list[Event] = []
         for line in lines:
+            if len(line) > self.max_line:  # the same limit however the network split the line
+                raise StreamDecodeError(f"a server-sent event line exceeded {self.max_line} bytes")
             if not line:
                 if self._data:
                     events.append((self._event, b"\n".join(self._data)))
