@@ -181,7 +181,7 @@ class Output:
         if err.doc_url:
             rows.append(("  docs:", err.doc_url))
         if err.retryable:
-            retried = f"yes by default ({err.retries_taken} retries taken)"
+            retried = f"yes by default; {err.retries_taken} retries taken"
         else:
             retried = "no (retrying will not help until the cause is fixed)"
         rows.append(("  retried:", retried))
