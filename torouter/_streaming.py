@@ -335,6 +335,10 @@ class AsyncStream(_StreamBase[T]):
     async def close(self) -> None:
         """Stop reading and release the connection."""
         self._first = _MISSING
+        # A close already in progress (e.g. ``async with`` exiting on an error raised inside
+        # ``async for``, while asyncio finalises the loop's iterator) finishes the job itself.
+        if getattr(self._agen, "ag_running", False):
+            return
         await self._agen.aclose()
         await self.response.aclose()
 
