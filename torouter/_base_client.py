@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
@@ -77,7 +77,7 @@ class CallContext:
     status_code: int | None
     retries_taken: int
     response: httpx.Response | None
-    redact: tuple[str, ...]
+    redact: tuple[str, ...] = field(repr=False)  # the key: never in a repr
 
 
 @dataclass(slots=True)
@@ -304,8 +304,10 @@ class BaseClient(Generic[HttpT]):
         return self._deadline
 
     def __repr__(self) -> str:
-        key = mask_key(self._api_key.get_secret_value())
-        return f"<{type(self).__name__} base_url={self._base!r} api_key={key!r}>"
+        # Safe on a half-built client too: tracebacks rendered with locals repr every ``self``.
+        secret = getattr(self, "_api_key", None)
+        key = mask_key(secret.get_secret_value()) if secret is not None else None
+        return f"<{type(self).__name__} base_url={getattr(self, '_base', None)!r} api_key={key!r}>"
 
     def _settings(self) -> dict[str, Any]:
         return {
