@@ -233,7 +233,8 @@ class Stream(_StreamBase[T]):
             else:
                 yield from state.eof()
             if state.error is not None:
-                raise state.error
+                raw = b""  # received bytes (a server may echo the key) stay out of tb locals
+                raise state.error.with_traceback(None)
             drained = 0
             for rest in it:  # let the connection go back to the pool
                 drained += len(rest)
@@ -300,7 +301,8 @@ class AsyncStream(_StreamBase[T]):
                 for item in state.eof():
                     yield item
             if state.error is not None:
-                raise state.error
+                raw = b""
+                raise state.error.with_traceback(None)
             drained = 0
             async for rest in it:
                 drained += len(rest)
