@@ -8,6 +8,15 @@ imported. Typical use::
     client = httpx.Client(transport=gw.transport(), base_url="http://gateway/v1")
     with gw.serve() as server:            # or a real HTTP/1.1 server on 127.0.0.1
         httpx.get(server.base_url + "/models", headers={"Authorization": f"Bearer {key}"})
+
+For tests of code that makes its own client, one-line respx stubs (sync and async alike)::
+
+    stub_error(respx_mock, torouter.KeyExpired)       # any class of torouter.ERROR_CATALOG
+    stub_completion(respx_mock, text="hi")
+    stub_stream(respx_mock, ["Hel", "lo"], drop_after=1)
+
+The pytest plugin (loaded automatically) adds the fixtures ``torouter_gateway``, ``torouter_key``,
+``torouter_client``, ``torouter_async_client`` and ``torouter_server``.
 """
 
 from __future__ import annotations
@@ -20,6 +29,17 @@ if TYPE_CHECKING:
     from ._errors import RATE_LIMIT, Dialect, ErrorShape
     from ._gateway import CatalogModel, FakeGateway, RequestRecord
     from ._keys import Account, KeyState
+    from ._respx import (
+        Stub,
+        completion_response,
+        error_body,
+        error_response,
+        instant_retries,
+        stream_response,
+        stub_completion,
+        stub_error,
+        stub_stream,
+    )
     from ._server import GatewayServer
     from ._upstream import Channel, Outcome, Upstream
 
@@ -37,7 +57,16 @@ __all__ = [
     "KeyState",
     "Outcome",
     "RequestRecord",
+    "Stub",
     "Upstream",
+    "completion_response",
+    "error_body",
+    "error_response",
+    "instant_retries",
+    "stream_response",
+    "stub_completion",
+    "stub_error",
+    "stub_stream",
 ]
 
 _WHERE = {
@@ -55,6 +84,15 @@ _WHERE = {
     "Channel": "_upstream",
     "Outcome": "_upstream",
     "Upstream": "_upstream",
+    "Stub": "_respx",
+    "completion_response": "_respx",
+    "error_body": "_respx",
+    "error_response": "_respx",
+    "instant_retries": "_respx",
+    "stream_response": "_respx",
+    "stub_completion": "_respx",
+    "stub_error": "_respx",
+    "stub_stream": "_respx",
 }
 
 

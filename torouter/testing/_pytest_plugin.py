@@ -1,18 +1,32 @@
 """pytest plugin (entry point ``torouter``): fixtures for testing code that uses torouter.
 
-Installed with the package and loaded by pytest automatically. Fixtures:
+Installed with the package and loaded by pytest automatically; nothing to import. Fixtures
+(function-scoped):
 
-* ``torouter_gateway`` -- a fresh :class:`~torouter.testing.FakeGateway`.
-* ``torouter_key`` -- a working key on that gateway.
-* ``torouter_client`` / ``torouter_async_client`` -- ``ToRouter`` / ``AsyncToRouter`` wired to
-  the gateway in-process (no socket), ``max_retries`` as the default, sleeps skipped.
+* ``torouter_gateway`` -- a fresh :class:`~torouter.testing.FakeGateway` (the documented gateway:
+  keys and their limits, accounts, errors, upstream failures you script with ``fail_next``...).
+  Override this fixture in your ``conftest.py`` to configure it (``dialect=``, ``clock=``,
+  ``reply=``...); the other fixtures follow.
+* ``torouter_key`` -- a working key on that gateway, without limits. Make keys with limits with
+  ``torouter_gateway.add_key(expires_at=..., quota_usd=..., ip_allow=..., models=...)``.
+* ``torouter_client`` -- a :class:`torouter.ToRouter` using ``torouter_key``, wired to the gateway
+  in-process (no socket, no network), default retry policy, retry sleeps skipped.
+* ``torouter_async_client`` -- the same as an :class:`torouter.AsyncToRouter`. A plain (sync)
+  fixture, so it works under anyio's plugin, pytest-asyncio and trio alike.
+* ``torouter_server`` -- the gateway behind a real HTTP server on 127.0.0.1 (a free port), for code
+  that builds its own client or uses another SDK: ``torouter_server.base_url`` is
+  ``http://127.0.0.1:<port>/v1``; closed after the test.
+
+For code that creates its own ``torouter.ToRouter()``, the respx helpers in
+:mod:`torouter.testing` (``stub_error``, ``stub_completion``, ``stub_stream``) answer its requests
+without any gateway; ``instant_retries(client)`` skips retry sleeps on any client.
 
 Importing this module is cheap: nothing heavy loads until a fixture is used.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,7 +34,9 @@ import pytest
 if TYPE_CHECKING:
     from .. import AsyncToRouter, ToRouter
     from ._gateway import FakeGateway
+    from ._server import GatewayServer
 
+#: The base URL the in-process clients use (no DNS lookup or connection ever happens).
 FAKE_BASE_URL = "http://torouter.test/v1"
 
 
@@ -44,38 +60,37 @@ def torouter_client(torouter_gateway: FakeGateway, torouter_key: str) -> Iterato
     import httpx
 
     from .. import ToRouter
+    from ._respx import instant_retries
 
-    client = ToRouter(
-        api_key=torouter_key,
-        base_url=FAKE_BASE_URL,
-        http_client=httpx.Client(transport=torouter_gateway.transport()),
+    http = httpx.Client(transport=torouter_gateway.transport())
+    client = instant_retries(
+        ToRouter(api_key=torouter_key, base_url=FAKE_BASE_URL, http_client=http)
     )
-    client._sleep = lambda seconds: None
     try:
         yield client
     finally:
-        client._http.close()
+        http.close()
 
 
 @pytest.fixture
-async def torouter_async_client(
-    torouter_gateway: FakeGateway, torouter_key: str
-) -> AsyncIterator[AsyncToRouter]:
-    """An ``AsyncToRouter`` talking to ``torouter_gateway`` in-process (use with anyio)."""
+def torouter_async_client(torouter_gateway: FakeGateway, torouter_key: str) -> AsyncToRouter:
+    """An ``AsyncToRouter`` talking to ``torouter_gateway`` in-process; retry sleeps are skipped.
+
+    The in-process transport holds no connection, so nothing needs closing after the test.
+    """
     import httpx
 
     from .. import AsyncToRouter
+    from ._respx import instant_retries
 
-    async def no_sleep(seconds: float) -> None:
-        return None
-
-    client = AsyncToRouter(
-        api_key=torouter_key,
-        base_url=FAKE_BASE_URL,
-        http_client=httpx.AsyncClient(transport=torouter_gateway.async_transport()),
+    http = httpx.AsyncClient(transport=torouter_gateway.async_transport())
+    return instant_retries(
+        AsyncToRouter(api_key=torouter_key, base_url=FAKE_BASE_URL, http_client=http)
     )
-    client._sleep = no_sleep
-    try:
-        yield client
-    finally:
-        await client._http.aclose()
+
+
+@pytest.fixture
+def torouter_server(torouter_gateway: FakeGateway) -> Iterator[GatewayServer]:
+    """``torouter_gateway`` served over HTTP on 127.0.0.1; ``.base_url`` ends with ``/v1``."""
+    with torouter_gateway.serve() as server:
+        yield server

@@ -1,0 +1,169 @@
+"""Every file in examples/ runs as a user would run it: no key, no network, exit code 0.
+
+The examples start at once, in parallel (each is a fresh Python process), and each test then
+checks the lines a reader of that example relies on. The quickstart is the README's first
+command: without a key it must run the fake gateway on a real socket and show each failure with
+its typed exception; with a key it must talk to the gateway it was given and, if that fails,
+say so and exit non-zero — never fall back to the fake gateway silently.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+SECRET = "sk-test-secret-key-0123456789abcdef"
+SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def _refused_port() -> int:
+    """A local port nobody listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TOROUTER_API_KEY", "TOROUTER_BASE_URL")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def runs() -> Iterator[dict[str, Run]]:
+    jobs: dict[str, tuple[list[str], dict[str, str]]] = {
+        name: ([sys.executable, str(EXAMPLES / name)], _env()) for name in SCRIPTS
+    }
+    jobs["pytest"] = (
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(EXAMPLES / "test_your_app_example.py")],
+        _env(),
+    )
+    jobs["real"] = (
+        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        _env(TOROUTER_API_KEY=SECRET,
+             TOROUTER_BASE_URL=f"http://127.0.0.1:{_refused_port()}/v1"),
+    )
+    started = time.monotonic()
+    procs = {
+        name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        for name, (cmd, env) in jobs.items()
+    }
+    results: dict[str, Run] = {}
+    try:
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=120)
+            results[name] = Run(proc.returncode, out, err, time.monotonic() - started)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    yield results
+
+
+def ok(run: Run) -> str:
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    return run.stdout
+
+
+def test_quickstart_runs_the_fake_gateway_and_shows_each_failure(runs: dict[str, Run]) -> None:
+    out = ok(runs["quickstart.py"])
+    first = out.splitlines()[0]
+    assert "No TOROUTER_API_KEY" in first and "FAKE" in first
+    assert "real socket at http://127.0.0.1:" in first
+    assert "assistant: Bonjour" in out  # the chat and the stream
+    assert "[stream done, request_id=req_" in out
+    for cls, code in [("KeyExpired", "403, API_KEY_EXPIRED"),
+                      ("QuotaExhausted", "429, API_KEY_QUOTA_EXHAUSTED"),
+                      ("AccessDenied", "403, ACCESS_DENIED"),
+                      ("UpstreamUnavailable", "502, upstream_unavailable")]:
+        assert f"caught torouter.{cls}\n  str(err): {cls} ({code}):" in out, cls
+    assert out.count("  hint:     ") == 4
+    # The rate limit: the retry is shown happening, and the call then succeeds.
+    assert "attempt 1 failed with RateLimited (429); retrying in 0.20s" in out
+    assert "succeeded after the retry: retries_taken=1" in out
+    assert "gave up after 3 attempts" in out
+    assert "sk-fake-" not in out + runs["quickstart.py"].stderr  # no key is ever printed
+
+
+def test_quickstart_with_a_key_uses_that_gateway_and_never_falls_back(
+    runs: dict[str, Run]
+) -> None:
+    run = runs["real"]
+    assert run.returncode != 0
+    first = run.stdout.splitlines()[0]
+    assert "REAL ToRouter gateway at http://127.0.0.1:" in first
+    assert "caught torouter.APIConnectionError" in run.stdout
+    assert "not falling back to the fake gateway" in run.stdout
+    assert "FAKE" not in run.stdout and "Bonjour" not in run.stdout
+    assert SECRET not in run.stdout + run.stderr
+    assert "sk-...cdef" in first  # masked
+
+
+def test_streaming_example(runs: dict[str, Run]) -> None:
+    out = ok(runs["streaming.py"])
+    assert "[answer] Rivers carve valleys, carry silt and join the sea." in out
+    assert "[thinking] Let me think" in out
+    assert "caught StreamInterrupted: 4 chunks kept: 'Rivers carve valleys, '" in out
+    assert "caught UpstreamUnavailable (code=upstream_unavailable" in out
+
+
+def test_handling_errors_example(runs: dict[str, Run]) -> None:
+    out = ok(runs["handling_errors.py"])
+    assert "expired key    -> ALERT the key is dead (KeyExpired, status 403)" in out
+    assert "expired key    -> ALERT the key is dead (KeyExpired, status 401)" in out
+    assert out.count("spent quota    -> ALERT billing (QuotaExhausted") == 2
+    assert "model blocked  -> blocked by a key rule (model_not_allowed" in out
+    assert "rate limited   -> busy, try later (retry_after=None, attempts=3)" in out
+    assert out.count("outage         -> provider down after 3 attempts") == 2
+    assert "err.code         = 'API_KEY_EXPIRED'" in out
+
+
+def test_configuring_retries_example(runs: dict[str, Run]) -> None:
+    out = ok(runs["configuring_retries.py"])
+    assert "UpstreamUnavailable  retry=True  max_retries=5" in out
+    assert "RateLimited          retry=False" in out
+    assert "ok after retries_taken=4" in out
+    assert "raised at once: attempts=1, why: not retried by policy" in out
+    assert "within the 0.3 s deadline" in out
+    assert "call 2: attempts=1 (retry budget empty)" in out
+
+
+def test_the_pytest_example_passes_with_the_plugin_loaded_from_its_entry_point(
+    runs: dict[str, Run]
+) -> None:
+    out = ok(runs["pytest"])
+    assert "8 passed" in out
+
+
+def test_examples_are_quick(runs: dict[str, Run]) -> None:
+    # All ran side by side; on an idle machine each takes about a second.
+    slowest = max(run.seconds for run in runs.values())
+    assert slowest < 30, {name: round(run.seconds, 1) for name, run in runs.items()}
+
+
+def test_every_example_is_covered() -> None:
+    present = {p.name for p in EXAMPLES.glob("*.py")}
+    assert present == {*SCRIPTS, "test_your_app_example.py"}
