@@ -644,10 +644,12 @@ def classify(
     a message that is itself a gateway phrase ("ip not allowed"); the first specific upstream
     code (``insufficient_quota``, ``overloaded_error`` ...); the status family; a generic upstream
     category (``invalid_request_error`` ...).  Returns the class and the code to report: the
-    chosen code, else the first candidate (an unknown code is kept, not dropped).
+    chosen code, else the first candidate that is not a generic category (an unknown code is
+    kept, not dropped, even beside a generic ``error.type`` such as ``invalid_request_error``).
     """
-    first = codes[0] if codes else None
     keys = [c.strip().lower() for c in codes]
+    first = next((c for c, k in zip(codes, keys, strict=True) if k not in _CATEGORY_CODES),
+                 codes[0] if codes else None)
     for candidate, key in zip(codes, keys, strict=True):
         cls = _GATEWAY_CODES.get(key)
         if cls is not None:
@@ -661,10 +663,10 @@ def classify(
             return cls, candidate
     if status is not None and (status in _STATUS_FAMILY or status >= 500):
         return _status_class(status), first
-    for candidate, key in zip(codes, keys, strict=True):
+    for key in keys:
         cls = _CATEGORY_CODES.get(key)
         if cls is not None:
-            return cls, candidate
+            return cls, first
     return _status_class(status), first
 
 
@@ -738,15 +740,16 @@ def parse_error_object(data: object) -> ParsedError:
     top_type = data.get("type")
     if isinstance(top_type, str) and _one_line(top_type, _MAX_CODE) not in ("", "error"):
         codes.append(_one_line(top_type, _MAX_CODE))
+    message = _one_line(message)  # a blank message is no message
     if not message:
         for key in ("message", "detail", "error_description"):
             value = data.get(key)
-            if isinstance(value, str) and value:
-                message = value
+            if isinstance(value, str) and _one_line(value):
+                message = _one_line(value)
                 break
     if not message:
         message = codes[0] if codes else "error body without a message"
-    return ParsedError(codes, _one_line(message), data, status_in_body)
+    return ParsedError(codes, message, data, status_in_body)
 
 
 def _parse_non_json(content: bytes, content_type: str) -> ParsedError:
@@ -763,7 +766,7 @@ def _parse_non_json(content: bytes, content_type: str) -> ParsedError:
         return ParsedError([], _one_line(f"truncated or invalid JSON error body: {text}"), text)
     if "\ufffd" in text and "\ufffd".encode() not in content:
         return ParsedError([], _one_line(f"error body is not UTF-8 text: {text}"), text)
-    return ParsedError([], _one_line(text), text)
+    return ParsedError([], _one_line(text) or "error body without a message", text)
 
 
 def _dump(data: object) -> str:
