@@ -268,7 +268,7 @@ def _splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_any_split_gives_the_same_events(data: st.DataObject) -> None:
     expected, body = data.draw(_encoded())
@@ -289,7 +289,7 @@ _raw = st.binary(max_size=300) | st.lists(
 ).map(b"".join)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_arbitrary_bytes_give_events_or_stream_decode_error(data: st.DataObject) -> None:
     body = data.draw(_raw)
@@ -304,7 +304,7 @@ def test_arbitrary_bytes_give_events_or_stream_decode_error(data: st.DataObject)
         assert isinstance(payload, bytes)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_outcome_does_not_depend_on_the_split(data: st.DataObject) -> None:
     """Same events, or an error either way, however the body is cut (limits included)."""
