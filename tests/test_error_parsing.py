@@ -1,0 +1,497 @@
+"""Unit tests and properties of the error-body parser, the classifier and Retry-After parsing.
+
+``parse_error_body`` must read anything a gateway, an upstream provider or a proxy may send
+and never raise; ``classify`` picks the class by code first and status second;
+``parse_retry_after`` turns the server's wait into seconds or ``None``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import torouter
+from torouter import (
+    AccessDenied,
+    ApiKeyInQueryDeprecated,
+    ApiKeyRequired,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    BillingError,
+    InsufficientBalance,
+    InternalServerError,
+    InvalidApiKey,
+    KeyDisabled,
+    KeyExpired,
+    NoEligibleChannel,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExhausted,
+    RateLimited,
+    RateLimitError,
+    SubscriptionInvalid,
+    SubscriptionNotFound,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    UsageLimitExceeded,
+    UserInactive,
+    UserNotFound,
+)
+from torouter._errors import (
+    ParsedError,
+    classify,
+    make_status_error,
+    parse_error_body,
+    parse_error_object,
+    parse_retry_after,
+)
+
+KEY = "sk-test-Zq9Xv7Lm2Np4Rt6Wy8Ab0Cd"
+MAX_MESSAGE = 300
+MAX_CODE = 100
+
+#: Every gateway code (or code-less phrase) and the class it must select, whatever the status.
+GATEWAY: dict[str, type[APIStatusError]] = {
+    "API_KEY_REQUIRED": ApiKeyRequired,
+    "INVALID_API_KEY": InvalidApiKey,
+    "API_KEY_DISABLED": KeyDisabled,
+    "API_KEY_EXPIRED": KeyExpired,
+    "API_KEY_QUOTA_EXHAUSTED": QuotaExhausted,
+    "USER_NOT_FOUND": UserNotFound,
+    "USER_INACTIVE": UserInactive,
+    "ACCESS_DENIED": AccessDenied,
+    "model_not_allowed": AccessDenied,
+    "ip not allowed": AccessDenied,
+    "SUBSCRIPTION_NOT_FOUND": SubscriptionNotFound,
+    "SUBSCRIPTION_INVALID": SubscriptionInvalid,
+    "INSUFFICIENT_BALANCE": InsufficientBalance,
+    "USAGE_LIMIT_EXCEEDED": UsageLimitExceeded,
+    "rate limit exceeded": RateLimited,
+    "api_key_in_query_deprecated": ApiKeyInQueryDeprecated,
+    "upstream_unavailable": UpstreamUnavailable,
+}
+
+
+def body(data: object) -> bytes:
+    return json.dumps(data).encode()
+
+
+def single_line(text: str) -> bool:
+    return len(text.splitlines()) == 1 and text == text.strip()
+
+
+def check_parsed(parsed: ParsedError) -> None:
+    """What every parse result must satisfy, whatever the input."""
+    assert isinstance(parsed, ParsedError)
+    assert isinstance(parsed.message, str) and parsed.message
+    assert single_line(parsed.message) and len(parsed.message) <= MAX_MESSAGE
+    assert isinstance(parsed.codes, list)
+    for code in parsed.codes:
+        assert isinstance(code, str) and code
+        assert single_line(code) and len(code) <= MAX_CODE
+    assert parsed.status_in_body is None or 100 <= parsed.status_in_body <= 599
+
+
+# --- parse_error_body: every shape ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "codes", "message", "status_in_body"),
+    [
+        pytest.param(
+            {"error": {"type": "upstream_unavailable", "message": "Service unavailable"}},
+            ["upstream_unavailable"], "Service unavailable", None, id="openai-type",
+        ),
+        pytest.param(
+            {"error": {"type": "invalid_request_error", "code": "API_KEY_EXPIRED",
+                       "message": "expired", "param": None}},
+            ["invalid_request_error", "API_KEY_EXPIRED"], "expired", None, id="openai-code",
+        ),
+        pytest.param(
+            {"error": {"message": "m", "type": "server_error", "code": None}},
+            ["server_error"], "m", None, id="openai-null-code",
+        ),
+        pytest.param(
+            {"type": "error", "error": {"type": "API_KEY_DISABLED", "message": "off"}},
+            ["API_KEY_DISABLED"], "off", None, id="anthropic",
+        ),
+        pytest.param(
+            {"error": {"code": 403, "message": "no", "status": "API_KEY_EXPIRED"}},
+            ["API_KEY_EXPIRED"], "no", 403, id="gemini",
+        ),
+        pytest.param(
+            {"error": {"code": 429, "message": "q", "status": "RESOURCE_EXHAUSTED"}},
+            ["RESOURCE_EXHAUSTED"], "q", 429, id="gemini-native",
+        ),
+        pytest.param(
+            {"error": "rate limit exceeded"},
+            ["rate limit exceeded"], "rate limit exceeded", None, id="top-level-string",
+        ),
+        pytest.param({"message": "ip not allowed"}, [], "ip not allowed", None, id="message-only"),
+        pytest.param({"detail": "Not Found"}, [], "Not Found", None, id="detail"),
+        pytest.param(
+            {"error": "invalid_grant", "error_description": "bad token"},
+            ["invalid_grant"], "invalid_grant", None, id="oauth",
+        ),
+        pytest.param(
+            {"type": "overloaded", "message": "busy"}, ["overloaded"], "busy", None,
+            id="top-level-type",
+        ),
+        pytest.param({"type": "error"}, [], "error body without a message", None,
+                     id="type-error-only"),
+        pytest.param({"error": {"type": "X"}}, ["X"], "X", None, id="code-without-message"),
+        pytest.param({"error": {"code": True, "status": 1000}}, [],
+                     "error body without a message", None, id="bool-and-out-of-range-status"),
+    ],
+)
+def test_parse_shapes(
+    raw: object, codes: list[str], message: str, status_in_body: int | None
+) -> None:
+    parsed = parse_error_body(body(raw), "application/json")
+    check_parsed(parsed)
+    assert parsed.codes == codes
+    assert parsed.message == message
+    assert parsed.status_in_body == status_in_body
+    assert parsed.body == raw
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "says", "raw_kept"),
+    [
+        (b"", "", "empty response body", False),
+        (b" \n\t ", "", "empty response body", False),
+        (b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+         "text/html", "502 Bad Gateway", True),
+        (b"<HTML><TITLE>\n  Service\n Unavailable </TITLE></HTML>", "", "Service Unavailable",
+         True),
+        (b"<p>no title</p>", "text/html", "HTML", True),
+        (b'{"error": {"type": "API_KEY_EXP', "application/json", "truncated or invalid JSON", True),
+        (b"[1, 2,", "application/json", "truncated or invalid JSON", True),
+        (b"upstream connect error or disconnect/reset before headers", "text/plain",
+         "upstream connect error", True),
+        (b"\x80\x81\xfe\xff", "", "not UTF-8", True),
+        (b"[" * 50_000, "application/json", "invalid JSON", True),
+    ],
+    ids=["empty", "blank", "html-title", "html-title-multiline", "html-no-title", "truncated",
+         "truncated-list", "plain-text", "not-utf8", "too-deep"],
+)
+def test_parse_non_json(content: bytes, ctype: str, says: str, raw_kept: bool) -> None:
+    parsed = parse_error_body(content, ctype)
+    check_parsed(parsed)
+    assert parsed.codes == []
+    assert says in parsed.message
+    if raw_kept:
+        assert isinstance(parsed.body, str)  # the raw text, for the user to inspect
+    else:
+        assert parsed.body is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [(b"null", "NoneType"), (b"42", "int"), (b"4.5", "float"), (b"[1, 2]", "list"),
+     (b"true", "bool")],
+)
+def test_json_that_is_not_an_object_says_what_it_was(raw: bytes, kind: str) -> None:
+    parsed = parse_error_body(raw)
+    check_parsed(parsed)
+    assert parsed.message.startswith(f"unexpected JSON error body ({kind})")
+    assert parsed.body == json.loads(raw)
+
+
+def test_json_string_body_is_the_message() -> None:
+    parsed = parse_error_body(b'"upstream exploded"')
+    assert parsed.message == "upstream exploded" and parsed.codes == []
+
+
+def test_stray_non_utf8_byte_inside_json_keeps_the_code() -> None:
+    parsed = parse_error_body(b'{"error": {"type": "INVALID_API_KEY", "message": "cl\xe9"}}')
+    assert parsed.codes == ["INVALID_API_KEY"]
+    assert parsed.message.startswith("cl")
+
+
+def test_long_and_multiline_fields_become_one_bounded_line() -> None:
+    parsed = parse_error_body(body({
+        "error": {"type": "A\nB" + "C" * 500, "message": "one\ntwo\r\nthree\u2028" + "x" * 5000}
+    }))
+    check_parsed(parsed)
+    assert parsed.message.startswith("one two three x")
+    assert parsed.message.endswith("…") and len(parsed.message) == MAX_MESSAGE
+    assert parsed.codes[0].startswith("A B") and len(parsed.codes[0]) == MAX_CODE
+
+
+def test_parse_error_object_is_what_stream_events_use() -> None:
+    parsed = parse_error_object({"error": {"type": "upstream_unavailable", "message": "x"}})
+    assert parsed.codes == ["upstream_unavailable"] and parsed.message == "x"
+    assert parse_error_object(None).message.startswith("unexpected JSON error body")
+
+
+# --- classify ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", sorted(GATEWAY))
+def test_gateway_code_wins_over_any_status(code: str) -> None:
+    for status in (None, 400, 401, 402, 403, 404, 418, 429, 500, 502, 503, 504):
+        assert classify([code], status) == (GATEWAY[code], code), status
+
+
+@pytest.mark.parametrize("code", sorted(GATEWAY))
+def test_gateway_code_matches_in_any_case_and_position(code: str) -> None:
+    odd_case = code.swapcase()
+    cls, reported = classify(["invalid_request_error", f"  {odd_case} "], 400)
+    assert cls is GATEWAY[code]
+    assert reported == f"  {odd_case} "  # reported as received
+
+
+@pytest.mark.parametrize(
+    ("codes", "status", "message", "cls", "code"),
+    [
+        # a message that is itself a gateway phrase (the IP block), no code in the body
+        ([], 401, "ip not allowed", AccessDenied, None),
+        ([], 403, "  IP Not Allowed ", AccessDenied, None),
+        ([], 429, "rate limit exceeded", RateLimited, None),
+        # specific upstream codes decide before the status does
+        (["insufficient_quota"], 429, "", QuotaExhausted, "insufficient_quota"),
+        (["invalid_request_error", "model_not_found"], 400, "", NotFoundError, "model_not_found"),
+        (["rate_limit_error"], 429, "", RateLimited, "rate_limit_error"),
+        (["overloaded_error"], 529, "", UpstreamUnavailable, "overloaded_error"),
+        (["DEADLINE_EXCEEDED"], 504, "", UpstreamTimeout, "DEADLINE_EXCEEDED"),
+        (["RESOURCE_EXHAUSTED"], 429, "", RateLimitError, "RESOURCE_EXHAUSTED"),
+        (["invalid_api_key"], 401, "", InvalidApiKey, "invalid_api_key"),
+        # the status family beats a generic category ...
+        (["invalid_request_error"], 404, "", NotFoundError, "invalid_request_error"),
+        (["api_error"], 429, "", RateLimitError, "api_error"),
+        # ... which decides when there is no usable status (an error event inside a stream)
+        (["authentication_error"], None, "", AuthenticationError, "authentication_error"),
+        (["permission_error"], 418, "", PermissionDeniedError, "permission_error"),
+        (["not_found_error"], None, "", NotFoundError, "not_found_error"),
+        # an unknown code falls back to the status family and is kept
+        (["SOMETHING_NEW"], 403, "", PermissionDeniedError, "SOMETHING_NEW"),
+        (["SOMETHING_NEW"], 402, "", BillingError, "SOMETHING_NEW"),
+        (["SOMETHING_NEW"], 503, "", NoEligibleChannel, "SOMETHING_NEW"),
+        # ... even beside a generic type: the specific code is the one reported
+        (["invalid_request_error", "SOMETHING_NEW"], 400, "", BadRequestError, "SOMETHING_NEW"),
+        (["invalid_request_error", "SOMETHING_NEW"], None, "", BadRequestError, "SOMETHING_NEW"),
+        # code-less
+        ([], 500, "", InternalServerError, None),
+        ([], 502, "", UpstreamUnavailable, None),
+        ([], 503, "", NoEligibleChannel, None),
+        ([], 504, "", UpstreamTimeout, None),
+        ([], 599, "", InternalServerError, None),
+        ([], 418, "", APIStatusError, None),
+        ([], 301, "", APIStatusError, None),
+        ([], None, "", InternalServerError, None),
+    ],
+)
+def test_classify_order(
+    codes: list[str], status: int | None, message: str, cls: type[APIStatusError],
+    code: str | None,
+) -> None:
+    assert classify(codes, status, message) == (cls, code)
+
+
+# --- parse_retry_after ---------------------------------------------------------------------
+
+NOW = 1_700_000_000.0
+
+
+def http_date(ts: float) -> str:
+    return email.utils.formatdate(ts, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"Retry-After": "2"}, 2.0),
+        ({"retry-after": " 7 "}, 7.0),
+        ({"Retry-After": "0"}, 0.0),
+        ({"Retry-After": "1.5"}, 1.5),
+        ({"Retry-After": http_date(NOW + 30)}, 30.0),
+        ({"Retry-After": http_date(NOW - 30)}, 0.0),  # a date in the past: go now
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "250.5"}, 0.2505),
+        ({"retry-after-ms": "1500", "Retry-After": "10"}, 1.5),  # ms is the more precise
+        ({"retry-after-ms": "soon", "Retry-After": "10"}, 10.0),  # bad ms: fall back
+        ({"retry-after-ms": "-5", "Retry-After": "10"}, 10.0),
+        ({"retry-after-ms": "nan", "Retry-After": "3"}, 3.0),
+        ({"retry-after-ms": "inf"}, None),
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": ""}, None),
+        ({"Retry-After": "-1"}, None),
+        ({"Retry-After": "inf"}, None),
+        ({"Retry-After": "-inf"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "1e400"}, None),
+        ({"Retry-After": "Mon, 99 Foo 2020 99:99:99 GMT"}, None),
+    ],
+    ids=lambda v: repr(v)[:60] if isinstance(v, dict) else None,
+)
+def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
+    got = parse_retry_after(httpx.Headers(headers), now=NOW)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_retry_after_date_uses_the_real_clock_by_default() -> None:
+    import time
+
+    got = parse_retry_after(httpx.Headers({"Retry-After": http_date(time.time() + 120)}))
+    assert got is not None and 100 < got <= 121
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(
+    st.sampled_from(["retry-after", "retry-after-ms"]),
+    st.one_of(st.text(max_size=40), st.floats().map(str), st.integers().map(str)),
+))
+def test_parse_retry_after_never_raises(headers: dict[str, str]) -> None:
+    got = parse_retry_after(headers, now=NOW)
+    assert got is None or (math.isfinite(got) and got >= 0)
+
+
+# --- properties: parse_error_body never raises ---------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+    | st.sampled_from([*GATEWAY, "error", "", "\n", KEY]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["error", "type", "code", "status", "message", "detail"])
+                      | st.text(max_size=8), children, max_size=4),
+    max_leaves=25,
+)
+
+SHAPES: dict[str, Callable[[Any], object]] = {
+    "openai_type": lambda v: {"error": {"type": v, "message": v}},
+    "openai_code": lambda v: {"error": {"type": "invalid_request_error", "code": v, "message": v}},
+    "anthropic": lambda v: {"type": "error", "error": {"type": v, "message": v}},
+    "gemini": lambda v: {"error": {"code": v, "message": v, "status": v}},
+    "top_level_string": lambda v: {"error": v},
+    "message_only": lambda v: {"message": v},
+    "top_level_type": lambda v: {"type": v, "detail": v},
+    "bare": lambda v: v,
+}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=512))
+@example(b"\xef\xbb\xbf{}")
+@example(b"\xff\xfe{\x00}\x00")
+@example(b"{" * 5000)
+@example(b"<html><title>" + b"\n" * 50 + b"</title>")
+def test_parse_error_body_any_bytes(content: bytes) -> None:
+    check_parsed(parse_error_body(content))
+    check_parsed(parse_error_body(content, "text/html"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(SHAPES)), json_values)
+def test_parse_error_body_any_json_in_any_shape(shape: str, value: object) -> None:
+    data = SHAPES[shape](value)
+    parsed = parse_error_body(json.dumps(data).encode(), "application/json")
+    check_parsed(parsed)
+    in_code_position = shape not in ("message_only", "bare") and not (
+        shape == "top_level_type" and isinstance(value, str) and value.strip() == "error"
+    )
+    if isinstance(value, str) and value.strip() and in_code_position:
+        assert parsed.codes  # a string in a code position is read as a code
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(sorted(GATEWAY)),
+    st.sampled_from(["openai_type", "openai_code", "anthropic", "gemini", "top_level_string"]),
+    st.integers(min_value=100, max_value=599),
+)
+def test_gateway_code_in_any_shape_selects_its_class_at_any_status(
+    code: str, shape: str, status: int
+) -> None:
+    data = {
+        "openai_type": {"error": {"type": code, "message": "m"}},
+        "openai_code": {"error": {"type": "invalid_request_error", "code": code, "message": "m"}},
+        "anthropic": {"type": "error", "error": {"type": code, "message": "m"}},
+        "gemini": {"error": {"code": status, "message": "m", "status": code}},
+        "top_level_string": {"error": code},
+    }[shape]
+    err = make_status_error(status=status, parsed=parse_error_body(body(data)), request_id="r",
+                            response=None, retry_after=None)
+    assert type(err) is GATEWAY[code]
+    assert err.code == code and err.status_code == status
+
+
+# --- properties: make_status_error for any status ------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(min_value=100, max_value=599),
+    st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode())),
+    st.one_of(st.none(), st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126),
+                                 min_size=1, max_size=40)),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=1e6)),
+)
+def test_make_status_error_any_status_is_one_line(
+    status: int, content: bytes, request_id: str | None, retry_after: float | None
+) -> None:
+    err = make_status_error(status=status, parsed=parse_error_body(content), request_id=request_id,
+                            response=None, retry_after=retry_after, redact=(KEY,))
+    assert isinstance(err, APIStatusError)
+    assert err.status_code == status
+    text = str(err)
+    assert single_line(text), text
+    assert len(text) < 1000
+    assert text.startswith(type(err).__name__ + f" ({status}")
+    assert err.message in text
+    if request_id:
+        assert request_id in text
+    if err.hint:
+        assert err.hint in text
+    assert KEY not in text and KEY not in repr(err)
+    assert isinstance(err.retryable, bool)
+    assert pickle.loads(pickle.dumps(err)).message == err.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=400),
+    st.text(max_size=400),
+    st.sampled_from(sorted(SHAPES)),
+)
+def test_an_echoed_key_never_survives_whole_or_in_part(before: str, after: str, shape: str) -> None:
+    """However the key lands in the body, and wherever the length limits cut, it is masked."""
+    echoed = before + KEY + after
+    data = SHAPES[shape](echoed)
+    err = make_status_error(status=401, parsed=parse_error_body(body(data)), request_id="r",
+                            response=None, retry_after=None, redact=(KEY,))
+    blob = str(err) + repr(err) + json.dumps(err.body) + repr(pickle.dumps(err))
+    assert KEY[:10] not in blob and KEY[-10:] not in blob
+
+
+def test_every_catalog_class_with_a_status_builds_and_describes_itself() -> None:
+    """Each row of ERROR_CATALOG that names statuses produces its class at one of them."""
+    for entry in torouter.ERROR_CATALOG:
+        assert entry.hint and entry.doc_url, entry.name
+        if not issubclass(entry.cls, APIStatusError):
+            continue
+        for status in entry.statuses:
+            code = entry.codes[0] if entry.codes else None
+            parsed = parse_error_body(body({"error": {"type": code}}) if code else b"")
+            err = make_status_error(status=status, parsed=parsed, request_id=None,
+                                    response=None, retry_after=None)
+            if entry.cls is BadRequestError or not entry.codes:
+                assert isinstance(err, entry.cls), (entry.name, status, type(err).__name__)
+            else:
+                assert type(err) is entry.cls, (entry.name, status, type(err).__name__)
+            assert err.retryable is entry.retried
