@@ -1,7 +1,7 @@
 """Test helpers for torouter: :class:`FakeGateway`, an in-process emulator of the ToRouter gateway.
 
-Importing this package is cheap: names load on first use (PEP 562) and the SDK client is never
-imported. Typical use::
+Importing this package is cheap: names load on first use (PEP 562), and the fake gateway does not
+use the SDK (it answers any HTTP client). Typical use::
 
     gw = FakeGateway()
     key = gw.add_key(quota_usd=1)
