@@ -28,3 +28,9 @@ def test_every_exported_error_class_is_in_the_readme_table() -> None:
                        torouter.InvalidArgumentError, torouter.StreamDecodeError):
                 continue
             assert f"`{name}`" in readme, f"{name} is missing from the README error table"
+
+
+def test_readme_testing_example_is_the_example_file() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = (ROOT / "examples" / "test_your_app_example.py").read_text(encoding="utf-8")
+    assert example.strip() in readme, "README's Testing section drifted from the example file"
