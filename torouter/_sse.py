@@ -83,7 +83,7 @@ class SSEDecoder:
             if sep and value[:1] == b" ":
                 value = value[1:]
             if field == b"data":
-                self._size += len(value)
+                self._size += len(value) + 1  # + the joining newline: empty lines count too
                 if self._size > self.max_event:
                     self._data = []
                     self._size = 0
