@@ -36,6 +36,7 @@ from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._retrying import CallRetryState, OnRetry
 from ._streaming import _scrub, _StreamState
 from ._version import __version__
+from .types._base import set_response_info
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -526,10 +527,8 @@ def _parse_model(response: httpx.Response, cast_to: type[M], retries: int) -> M:
             request_id=response.headers.get("x-request-id"),
             response=response,
         ) from None
-    obj.__pydantic_private__ = {
-        "_request_id": response.headers.get("x-request-id"),
-        "_retries_taken": retries,
-    }
+    set_response_info(obj, {"_request_id": response.headers.get("x-request-id"),
+                            "_retries_taken": retries})
     return obj
 
 

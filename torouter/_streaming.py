@@ -26,9 +26,11 @@ from ._errors import (
     StreamInterrupted,
     ToRouterError,
     make_status_error,
+    mask_key,
     parse_error_object,
 )
 from ._sse import SSEDecoder
+from .types._base import set_response_info
 
 if TYPE_CHECKING:
     from ._base_client import CallContext
@@ -96,11 +98,12 @@ class _StreamState(Generic[T]):
                 except pydantic.ValidationError as exc:
                     raise StreamDecodeError(
                         f"a stream event is not a valid {self._cast.__name__}: "
-                        f"{_snippet(data)} ({exc.error_count()} validation errors)",
+                        f"{_snippet(data, self._ctx.redact)} "
+                        f"({exc.error_count()} validation errors)",
                         request_id=self._ctx.request_id, status_code=self._ctx.status_code,
                     ) from None
-                chunk.__pydantic_private__ = {"_request_id": self._ctx.request_id,
-                                              "_retries_taken": self._ctx.retries_taken}
+                set_response_info(chunk, {"_request_id": self._ctx.request_id,
+                                          "_retries_taken": self._ctx.retries_taken})
                 out.append(chunk)
             self.chunks.extend(out)
         except ToRouterError as err:
@@ -115,7 +118,7 @@ class _StreamState(Generic[T]):
         except (ValueError, RecursionError):
             if not named:
                 raise StreamDecodeError(
-                    f"a stream error event is not JSON: {_snippet(data)}",
+                    f"a stream error event is not JSON: {_snippet(data, self._ctx.redact)}",
                     request_id=self._ctx.request_id,
                 ) from None
             obj = data.decode("utf-8", "replace")
@@ -167,7 +170,10 @@ def _finished(chunks: list[Any]) -> bool:
     return False
 
 
-def _snippet(data: bytes, limit: int = 120) -> str:
+def _snippet(data: bytes, redact: tuple[str, ...] = (), limit: int = 120) -> str:
+    for secret in redact:  # a server may echo the key: mask it before the cut, not after
+        if secret and secret.encode() in data:
+            data = data.replace(secret.encode(), mask_key(secret).encode())
     text = data[:limit].decode("utf-8", "replace")
     return repr(text + ("…" if len(data) > limit else ""))
 

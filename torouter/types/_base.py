@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
@@ -25,19 +26,33 @@ class BaseModel(pydantic.BaseModel):
         defer_build=True,
     )
 
-    _request_id: str | None = pydantic.PrivateAttr(default=None)
-    _retries_taken: int = pydantic.PrivateAttr(default=0)
+    # ``request_id`` and ``retries_taken`` live in pydantic's private-state slot, set by the
+    # client after validation (``set_response_info``).  They are deliberately not declared as
+    # ``PrivateAttr``s: a model with private attributes makes pydantic-core call back into Python
+    # for every nested object it builds, which more than doubles the cost of parsing a response.
 
     @property
     def request_id(self) -> str | None:
         """The gateway's ``x-request-id`` for the response this object was parsed from."""
-        return self._request_id
+        info = self.__pydantic_private__
+        request_id: str | None = None if info is None else info.get("_request_id")
+        return request_id
 
     @property
     def retries_taken(self) -> int:
         """How many retries the SDK made before this response arrived (0 = first attempt)."""
-        return self._retries_taken
+        info = self.__pydantic_private__
+        retries: int = 0 if info is None else info.get("_retries_taken", 0)
+        return retries
 
     def to_dict(self) -> dict[str, Any]:
         """The object as plain JSON-compatible data, unknown fields included, ``None`` omitted."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+#: ``set_response_info(model, {"_request_id": ..., "_retries_taken": ...})``: store where a
+#: parsed response came from.  Writes pydantic's ``__pydantic_private__`` slot directly, without
+#: going through ``BaseModel.__setattr__`` (a third of the cost).
+set_response_info: Callable[[pydantic.BaseModel, dict[str, Any]], None] = (
+    pydantic.BaseModel.__dict__["__pydantic_private__"].__set__
+)
