@@ -34,7 +34,7 @@ from ._errors import (
 from ._response import RawResponse
 from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._retrying import CallRetryState, OnRetry
-from ._streaming import _scrub, _StreamState
+from ._streaming import _scrub, _snippet, _StreamState
 from ._version import __version__
 from .types._base import set_response_info
 
@@ -519,10 +519,10 @@ def _parse_model(response: httpx.Response, cast_to: type[M], retries: int) -> M:
     try:
         obj = cast_to.model_validate_json(response.content)
     except pydantic.ValidationError as exc:
-        text = response.content[:200].decode("utf-8", "replace")
+        text = _snippet(response.content, _sent_key(response), 200)
         raise APIResponseValidationError(
             f"the {response.status_code} response is not a valid {cast_to.__name__} "
-            f"({exc.error_count()} errors; body starts {text!r})",
+            f"({exc.error_count()} errors; body starts {text})",
             status_code=response.status_code,
             request_id=response.headers.get("x-request-id"),
             response=response,
@@ -530,6 +530,14 @@ def _parse_model(response: httpx.Response, cast_to: type[M], retries: int) -> M:
     set_response_info(obj, {"_request_id": response.headers.get("x-request-id"),
                             "_retries_taken": retries})
     return obj
+
+
+def _sent_key(response: httpx.Response) -> tuple[str, ...]:
+    """The key the request carried, to mask should the server echo it in a body we quote."""
+    try:
+        return (response.request.headers.get("authorization", "").partition(" ")[2],)
+    except RuntimeError:  # a response built by hand, without a request
+        return ()
 
 
 def _build_headers(key: SecretStr, extra: Mapping[str, str]) -> httpx.Headers:
