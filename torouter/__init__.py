@@ -9,58 +9,84 @@
 Every failure is a :class:`ToRouterError`; see ``torouter._errors`` for the whole tree.
 """
 
-from . import types
-from ._base_client import (
-    DEFAULT_BASE_URL,
-    DEFAULT_DEADLINE,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_STREAM_IDLE_TIMEOUT,
-    DEFAULT_TIMEOUT,
-)
-from ._budget import RetryBudget
-from ._client import AsyncToRouter, ToRouter
-from ._errors import (
-    ERROR_CATALOG,
-    AccessDenied,
-    APIConnectionError,
-    ApiKeyInQueryDeprecated,
-    ApiKeyRequired,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    BillingError,
-    CatalogEntry,
-    InsufficientBalance,
-    InternalServerError,
-    InvalidApiKey,
-    InvalidArgumentError,
-    KeyDisabled,
-    KeyExpired,
-    NoEligibleChannel,
-    NotFoundError,
-    PermissionDeniedError,
-    QuotaExhausted,
-    RateLimited,
-    RateLimitError,
-    StreamDecodeError,
-    StreamIdleTimeout,
-    StreamInterrupted,
-    SubscriptionInvalid,
-    SubscriptionNotFound,
-    ToRouterError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    UsageLimitExceeded,
-    UserInactive,
-    UserNotFound,
-)
-from ._response import RawResponse
-from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy, RetryRule
-from ._retrying import Attempt
-from ._streaming import AsyncStream, Stream
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on first use
+    from . import types as types
+    from ._base_client import (
+        DEFAULT_BASE_URL,
+        DEFAULT_DEADLINE,
+        DEFAULT_MAX_RETRIES,
+        DEFAULT_STREAM_IDLE_TIMEOUT,
+        DEFAULT_TIMEOUT,
+    )
+    from ._budget import RetryBudget
+    from ._client import AsyncToRouter, ToRouter
+    from ._errors import (
+        ERROR_CATALOG,
+        AccessDenied,
+        APIConnectionError,
+        ApiKeyInQueryDeprecated,
+        ApiKeyRequired,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        BillingError,
+        CatalogEntry,
+        InsufficientBalance,
+        InternalServerError,
+        InvalidApiKey,
+        InvalidArgumentError,
+        KeyDisabled,
+        KeyExpired,
+        NoEligibleChannel,
+        NotFoundError,
+        PermissionDeniedError,
+        QuotaExhausted,
+        RateLimited,
+        RateLimitError,
+        StreamDecodeError,
+        StreamIdleTimeout,
+        StreamInterrupted,
+        SubscriptionInvalid,
+        SubscriptionNotFound,
+        ToRouterError,
+        UpstreamTimeout,
+        UpstreamUnavailable,
+        UsageLimitExceeded,
+        UserInactive,
+        UserNotFound,
+    )
+    from ._response import RawResponse
+    from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy, RetryRule
+    from ._retrying import Attempt
+    from ._streaming import AsyncStream, Stream
+
+# ``import torouter`` stays cheap (no httpx, pydantic or tenacity): each public name is imported
+# from its module on first access (PEP 562 ``__getattr__`` below), then kept in this module.
+_MODULES = {
+    "._base_client": "DEFAULT_BASE_URL DEFAULT_DEADLINE DEFAULT_MAX_RETRIES "
+                     "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT",
+    "._budget": "RetryBudget",
+    "._client": "AsyncToRouter ToRouter",
+    "._errors": "ERROR_CATALOG AccessDenied APIConnectionError ApiKeyInQueryDeprecated "
+                "ApiKeyRequired APIResponseValidationError APIStatusError APITimeoutError "
+                "AuthenticationError BadRequestError BillingError CatalogEntry "
+                "InsufficientBalance InternalServerError InvalidApiKey InvalidArgumentError "
+                "KeyDisabled KeyExpired NoEligibleChannel NotFoundError PermissionDeniedError "
+                "QuotaExhausted RateLimited RateLimitError StreamDecodeError StreamIdleTimeout "
+                "StreamInterrupted SubscriptionInvalid SubscriptionNotFound ToRouterError "
+                "UpstreamTimeout UpstreamUnavailable UsageLimitExceeded UserInactive UserNotFound",
+    "._response": "RawResponse",
+    "._retry": "DEFAULT_RETRY_POLICY Backoff RetryPolicy RetryRule",
+    "._retrying": "Attempt",
+    "._streaming": "AsyncStream Stream",
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -117,3 +143,24 @@ __all__ = [
     "__version__",
     "types",
 ]
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stays an error
+
+    def __getattr__(name: str) -> Any:
+        """Import a public name on first use (``torouter.ToRouter``, ``from torouter import X``)."""
+        if name == "types":
+            from . import types
+
+            return types
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'torouter' has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))

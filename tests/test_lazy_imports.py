@@ -1,0 +1,122 @@
+"""``import torouter`` is cheap and every public name still resolves; response models keep their
+request id without pydantic private attributes (the two performance changes that could break a
+user if done wrong)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+import torouter
+from torouter.types import ChatCompletion, ChatCompletionChunk
+from torouter.types._base import set_response_info
+
+
+def _fresh(code: str) -> list[str]:
+    """Run ``code`` in a new interpreter; it prints a JSON list."""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    result: list[str] = json.loads(out)
+    return result
+
+
+HEAVY = ("httpx", "pydantic", "tenacity", "anyio", "asyncio")
+
+
+def test_import_torouter_loads_no_dependency() -> None:
+    loaded = _fresh(
+        "import json, sys, torouter\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    assert loaded == []
+
+
+def test_exceptions_import_without_the_http_and_model_stacks() -> None:
+    loaded = _fresh(
+        "import json, sys\n"
+        "from torouter import ToRouterError, RateLimited, APIStatusError\n"
+        "assert issubclass(RateLimited, APIStatusError)\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    assert loaded == []
+
+
+def test_star_import_gives_every_public_name_in_a_fresh_interpreter() -> None:
+    names = _fresh(
+        "import json\n"
+        "ns = {}\n"
+        "exec('from torouter import *', ns)\n"
+        "print(json.dumps(sorted(k for k in ns if k != '__builtins__')))"
+    )
+    assert names == sorted(torouter.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(torouter.__all__))
+def test_every_public_name_resolves_to_its_defining_object(name: str) -> None:
+    value = getattr(torouter, name)
+    assert value is not None
+    assert name in dir(torouter)
+    module = getattr(value, "__module__", None)
+    if isinstance(value, type) and module and module.startswith("torouter."):
+        assert getattr(importlib.import_module(module), name) is value
+
+
+def test_types_is_the_types_package() -> None:
+    assert torouter.types is importlib.import_module("torouter.types")
+    assert torouter.types.ChatCompletion is ChatCompletion
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        torouter.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(ImportError):
+        exec("from torouter import NoSuchThing", {})
+
+
+BODY = json.dumps({
+    "id": "c1",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
+              "prompt_tokens_details": {"cached_tokens": 0}},
+    "brand_new_field": {"x": 1},
+})
+
+
+def _parsed(request_id: str | None = "req-1", retries: int = 2) -> ChatCompletion:
+    obj = ChatCompletion.model_validate_json(BODY)
+    set_response_info(obj, {"_request_id": request_id, "_retries_taken": retries})
+    return obj
+
+
+def test_parsed_response_carries_request_id_and_retries() -> None:
+    obj = _parsed()
+    assert (obj.request_id, obj.retries_taken) == ("req-1", 2)
+    assert obj.brand_new_field == {"x": 1}  # unknown fields still kept
+    assert "request_id" not in obj.model_dump() and "_request_id" not in obj.model_dump()
+    assert obj.choices[0].message.request_id is None  # nested objects are not stamped
+
+
+def test_hand_built_models_have_no_request_id() -> None:
+    obj = ChatCompletion(id="x", choices=[])
+    assert (obj.request_id, obj.retries_taken) == (None, 0)
+    chunk = ChatCompletionChunk.model_construct(id="x", choices=[])
+    assert (chunk.request_id, chunk.retries_taken) == (None, 0)
+
+
+def test_request_id_survives_copy_and_pickle() -> None:
+    obj = _parsed()
+    for clone in (obj.model_copy(), obj.model_copy(deep=True), pickle.loads(pickle.dumps(obj))):
+        assert (clone.request_id, clone.retries_taken) == ("req-1", 2)
+        assert clone == obj
+
+
+def test_equal_bodies_from_different_responses_compare_as_before() -> None:
+    # pydantic compares the private state too, as it did when these were PrivateAttrs.
+    assert _parsed("req-1") == _parsed("req-1")
+    assert _parsed("req-1") != _parsed("req-2")
