@@ -156,6 +156,10 @@ class BaseClient(Generic[HttpT]):
     _headers: httpx.Headers
     _owns_http: bool
     _clock: Callable[[], float]
+    # Set when torouter built the httpx client itself, so that its defaults are known: requests
+    # are then built directly (see ``_build``) from these, made once per client.
+    _wire_headers: httpx.Headers | None
+    _urls: dict[str, httpx.URL]
 
     def __init__(
         self,
@@ -190,7 +194,18 @@ class BaseClient(Generic[HttpT]):
         assert http_client is not None
         self._http = http_client
         self._sleep = type(self)._default_sleep
+        self._prepare_wire()
         self._init_resources()
+
+    def _prepare_wire(self) -> None:
+        """What ``_build`` reuses for every request: URLs, and the merged headers when known."""
+        self._urls = {}
+        self._wire_headers = None
+        if self._owns_http:
+            # httpx's build_request merges the client's headers under the request's: do it once.
+            merged = httpx.Headers(self._http.headers)
+            merged.update(self._headers)
+            self._wire_headers = merged
 
     def _init_resources(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -342,6 +357,12 @@ class BaseClient(Generic[HttpT]):
         self._http = other._http
         self._owns_http = False
         self._sleep = other._sleep
+        self._urls = {}
+        self._wire_headers = None
+        if other._wire_headers is not None:  # the shared client is torouter's own
+            merged = httpx.Headers(self._http.headers)
+            merged.update(self._headers)
+            self._wire_headers = merged
         self._init_resources()
 
     # -- per call ---------------------------------------------------------------------------
@@ -405,6 +426,18 @@ class BaseClient(Generic[HttpT]):
         """The httpx request for the next attempt (its timeout shrunk to the deadline)."""
         timeout = self._attempt_timeout(spec, call)
         try:
+            wire = self._wire_headers
+            if wire is not None and not http.cookies:
+                # torouter's own client: what build_request would do, without re-parsing the
+                # URL and re-merging the headers on every call (~50 us of a ~600 us request).
+                url = self._urls.get(spec.path)
+                if url is None:
+                    url = self._urls[spec.path] = httpx.URL(self._base + spec.path)
+                if spec.headers:
+                    wire = wire.copy()
+                    wire.update(spec.headers)
+                return httpx.Request(spec.method, url, content=spec.body, headers=wire,
+                                     extensions={"timeout": timeout.as_dict()})
             return http.build_request(spec.method, self._base + spec.path, content=spec.body,
                                       headers=self._request_headers(spec), timeout=timeout)
         except (httpx.HTTPError, UnicodeError, TypeError, ValueError) as exc:
