@@ -7,14 +7,19 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import torouter
 from torouter._base_client import RequestSpec
+from torouter._errors import StreamDecodeError
 from torouter._retrying import CallRetryState
+from torouter._sse import SSEDecoder
 from torouter.types import ChatCompletion
 
 KEY = "sk-fast-path-test-000000000000"
@@ -113,3 +118,72 @@ def test_requests_on_the_wire_are_unchanged() -> None:
     assert request.headers["x-extra"] == "1"
     assert request.headers["content-length"] == str(len(request.content))
     assert request.extensions["timeout"]["read"] == 600.0
+
+
+# --- SSE: the one-line-data-events shortcut decodes exactly like the general parser -----------
+
+
+class _GeneralOnly(SSEDecoder):
+    __slots__ = ()
+    _shortcut = False
+
+
+_LINES = st.sampled_from([
+    b"data: {\"a\":1}", b"data:{\"b\":2}", b"data:  two spaces", b"data:", b"data: [DONE]",
+    b"event: error", b"event: ping", b": keep-alive", b"id: 7", b"retry: 10", b"data: x:y",
+    b"", b"data: \xc3\xa9", b"dat", b"data: " + b"z" * 40,
+])
+_DATA = st.sampled_from([b"data: {\"a\":1}", b"data:{\"b\":2}", b"data:  two spaces",
+                         b"data:", b"data: [DONE]", b"data: x:y", b"data: " + b"z" * 40])
+
+
+def _feed_all(decoder: SSEDecoder, pieces: list[bytes]) -> list[object]:
+    out: list[object] = []
+    for piece in pieces:
+        try:
+            out.extend(decoder.feed(piece))
+        except StreamDecodeError as exc:
+            out.append(("error", str(exc)))
+    out.append(("pending", decoder.pending))
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=st.lists(st.lists(st.one_of(_DATA, _DATA, _LINES), min_size=1, max_size=3),
+                       max_size=6),
+       ending=st.sampled_from([b"\n", b"\n", b"\r\n", b"\r"]),
+       per_event=st.booleans(),
+       cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=4),
+       limits=st.sampled_from([(4096, 4096), (30, 4096), (4096, 12)]))
+def test_sse_shortcut_matches_general_parser(events: list[list[bytes]], ending: bytes,
+                                            per_event: bool, cuts: list[int],
+                                            limits: tuple[int, int]) -> None:
+    blocks = [b"".join(line + ending for line in lines) + ending for lines in events]
+    body = b"".join(blocks)
+    if per_event:  # as servers flush: one network piece per event, sometimes two at once
+        pieces, i = [], 0
+        while i < len(blocks):
+            take = 2 if i % 3 == 2 else 1
+            pieces.append(b"".join(blocks[i:i + take]))
+            i += take
+    else:
+        bounds = sorted({min(c, len(body)) for c in cuts} | {0, len(body)})
+        pieces = [body[a:b] for a, b in itertools.pairwise(bounds)]
+    fast = SSEDecoder(max_line=limits[0], max_event=limits[1])
+    general = _GeneralOnly(max_line=limits[0], max_event=limits[1])
+    assert _feed_all(fast, pieces) == _feed_all(general, pieces)
+
+
+def test_sse_shortcut_cases() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: {"x":1}\n\n') == [(None, b'{"x":1}')]
+    assert decoder.feed(b"data:{}\n\n") == [(None, b"{}")]
+    assert decoder.feed(b"data: \n\n") == [(None, b"")]
+    assert decoder.feed(b"data:\n\n") == [(None, b"")]
+    assert decoder.feed(b"data: a\n\ndata: b\n\n") == [(None, b"a"), (None, b"b")]
+    assert decoder.feed(b"event: error\ndata: {}\n\n") == [(b"error", b"{}")]
+    assert decoder.feed(b"data: a\ndata: b\n\n") == [(None, b"a\nb")]
+    assert decoder.feed(b"data: a\r\n\r\n") == [(None, b"a")]
+    assert not decoder.pending
+    with pytest.raises(StreamDecodeError):
+        SSEDecoder(max_event=3).feed(b"data: abc\n\n")

@@ -9,6 +9,8 @@ that JSON goes straight into pydantic-core without a decode/encode round trip.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ._errors import StreamDecodeError
 
 __all__ = ["MAX_EVENT_BYTES", "MAX_LINE_BYTES", "SSEDecoder"]
@@ -23,6 +25,8 @@ class SSEDecoder:
     """Incremental SSE decoder. ``feed(chunk)`` -> complete events; ``pending`` tells leftovers."""
 
     __slots__ = ("_buf", "_data", "_event", "_size", "max_event", "max_line")
+
+    _shortcut: ClassVar[bool] = True
 
     def __init__(self, *, max_line: int = MAX_LINE_BYTES, max_event: int = MAX_EVENT_BYTES) -> None:
         self.max_line = max_line
@@ -39,6 +43,15 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[Event]:
         held = self._buf
+        if self._shortcut and not held and not self._data and self._event is None:
+            # The common case, cheaply: ``chunk`` is one whole one-line ``data:`` event (servers
+            # flush event by event).  Anything else goes to the general parser below.
+            end = len(chunk) - 2
+            if (chunk.find(b"\n") == end and end >= 5 and chunk[end + 1] == 10
+                    and chunk.startswith(b"data:") and 13 not in chunk and end <= self.max_line):
+                value = chunk[6:end] if chunk[5] == 32 else chunk[5:end]
+                if len(value) < self.max_event:  # (+ 1 for the newline that ends it)
+                    return [(None, value)]
         if held and held[-1] != 13 and b"\n" not in chunk and b"\r" not in chunk:
             # Still inside one line: append without rescanning the buffer (linear, not quadratic).
             if len(held) + len(chunk) > self.max_line:
