@@ -187,3 +187,80 @@ def test_sse_shortcut_cases() -> None:
     assert not decoder.pending
     with pytest.raises(StreamDecodeError):
         SSEDecoder(max_event=3).feed(b"data: abc\n\n")
+
+
+# --- tenacity joins only after a failed first attempt; its strategies still decide -----------
+
+
+def _scripted(kind: str, statuses: list[int]) -> tuple[Any, list[int]]:
+    """A client whose gateway answers ``statuses`` in turn (then 200); records sleeps."""
+    sent: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = statuses[len(sent)] if len(sent) < len(statuses) else 200
+        sent.append(status)
+        if status == 200:
+            return httpx.Response(200, json={"id": "c", "choices": []})
+        return httpx.Response(status, json={"error": {"message": f"status {status}"}})
+
+    transport: Any = httpx.MockTransport(handler)
+    if kind == "sync":
+        client: Any = torouter.ToRouter(api_key=KEY, base_url="http://127.0.0.1:9/v1",
+                                        http_client=httpx.Client(transport=transport))
+        client._sleep = lambda seconds: None
+    else:
+        client = torouter.AsyncToRouter(api_key=KEY, base_url="http://127.0.0.1:9/v1",
+                                        http_client=httpx.AsyncClient(transport=transport))
+
+        async def no_sleep(seconds: float) -> None:
+            return None
+
+        client._sleep = no_sleep
+    return client, sent
+
+
+async def _create(client: Any) -> Any:
+    result = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    return await result if isinstance(client, torouter.AsyncToRouter) else result
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_first_attempt_success_builds_no_retry_loop(
+        kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torouter import _client
+
+    built: list[object] = []
+    for name in ("sync_retrying", "async_retrying"):
+        real = getattr(_client, name)
+        monkeypatch.setattr(_client, name, lambda *a, _r=real: built.append(a) or _r(*a))
+    client, sent = _scripted(kind, [])
+    reply = await _create(client)
+    assert (reply.retries_taken, sent, built) == (0, [200], [])
+    client, sent = _scripted(kind, [503])  # a failure: tenacity takes over
+    reply = await _create(client)
+    assert (reply.retries_taken, sent, len(built)) == (1, [503, 200], 1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_the_first_failure_is_decided_by_the_retry_strategy(
+        kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tenacity
+
+    from torouter import _retrying
+
+    # The policy retries a 503, but the retry strategy says never: one request.
+    monkeypatch.setitem(_retrying.STRATEGIES, "retry", tenacity.retry_never)
+    client, sent = _scripted(kind, [503, 503])
+    with pytest.raises(torouter.InternalServerError) as info:
+        await _create(client)
+    assert sent == [503] and len(info.value.attempts) == 1
+    # The policy never retries a 401, but this strategy does: the stop strategy ends it.
+    monkeypatch.setitem(_retrying.STRATEGIES, "retry",
+                        tenacity.retry_if_exception_type(torouter.AuthenticationError))
+    client, sent = _scripted(kind, [401, 401, 401, 401])
+    with pytest.raises(torouter.AuthenticationError) as info:
+        await _create(client)
+    assert sent == [401, 401, 401] and len(info.value.attempts) == 3
+    assert info.value.attempts[-1].stop_reason == "2 retries used"

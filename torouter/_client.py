@@ -16,7 +16,7 @@ import httpx
 
 from ._base_client import BaseClient, RequestSpec
 from ._errors import ToRouterError
-from ._retrying import async_retrying, sync_retrying
+from ._retrying import async_retrying, retries_first_failure, sync_retrying
 from ._streaming import AsyncStream, Stream
 from .resources import AsyncChat, AsyncEmbeddings, AsyncModels, Chat, Embeddings, Models
 
@@ -63,8 +63,18 @@ class ToRouter(BaseClient[httpx.Client]):
     def _request(self, spec: RequestSpec[Any]) -> Any:
         call = self._new_call(spec)
         try:
-            for attempt in sync_retrying(call, self._sleep):
+            try:  # the first attempt; tenacity's loop is built only after a failure
+                return self._attempt(spec, call)
+            except ToRouterError as err:
+                retrying = sync_retrying(call, self._sleep)
+                if not retries_first_failure(retrying, err):
+                    raise
+                first: ToRouterError | None = err
+            for attempt in retrying:
                 with attempt:
+                    if first is not None:  # tenacity's attempt 1 is the failure above
+                        replay, first = first, None
+                        raise replay
                     return self._attempt(spec, call)
         except ToRouterError as err:
             call.finish(err)
@@ -138,8 +148,18 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
     async def _request(self, spec: RequestSpec[Any]) -> Any:
         call = self._new_call(spec)
         try:
-            async for attempt in async_retrying(call, self._sleep):
+            try:  # the first attempt; tenacity's loop is built only after a failure
+                return await self._attempt(spec, call)
+            except ToRouterError as err:
+                retrying = async_retrying(call, self._sleep)
+                if not retries_first_failure(retrying, err):
+                    raise
+                first: ToRouterError | None = err
+            async for attempt in retrying:
                 with attempt:
+                    if first is not None:  # tenacity's attempt 1 is the failure above
+                        replay, first = first, None
+                        raise replay
                     return await self._attempt(spec, call)
         except ToRouterError as err:
             call.finish(err)

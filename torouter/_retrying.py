@@ -33,7 +33,7 @@ from ._budget import RetryBudget
 from ._errors import APIStatusError, APITimeoutError, ToRouterError
 from ._retry import RetryPolicy
 
-__all__ = ["Attempt", "CallRetryState", "OnRetry"]
+__all__ = ["Attempt", "CallRetryState", "OnRetry", "retries_first_failure"]
 
 log = logging.getLogger("torouter")
 
@@ -305,6 +305,19 @@ STRATEGIES: dict[str, Any] = {
     "before_sleep": _before_sleep,
     "reraise": True,
 }
+
+
+def retries_first_failure(retrying: tenacity.BaseRetrying, error: BaseException) -> bool:
+    """What ``retrying``'s retry strategy decides after a failed first attempt.
+
+    The clients make an API call's first attempt before building tenacity's loop, so that a
+    call that succeeds at once costs no retry machinery.  When that attempt fails they ask
+    this (the same strategy tenacity would ask), and only when the answer is to retry do they
+    enter the loop, replaying the failure as its attempt 1: every decision stays tenacity's.
+    """
+    rs = RetryCallState(retrying, None, (), {})
+    rs.set_exception((type(error), error, error.__traceback__))
+    return bool(retrying.retry(rs))
 
 
 def sync_retrying(state: CallRetryState, sleep: Callable[[float], None]) -> tenacity.Retrying:
