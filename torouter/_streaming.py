@@ -53,6 +53,7 @@ class _StreamState(Generic[T]):
         "_ctx",
         "_decoder",
         "_idle",
+        "_info",
         "_last_event",
         "chunks",
         "done",
@@ -67,6 +68,9 @@ class _StreamState(Generic[T]):
         self._idle = idle_timeout
         self._clock = clock
         self._last_event = clock()
+        # Where every chunk came from: one dict shared by the stream's chunks (read-only), so
+        # that a long stream keeps one object less per chunk for the garbage collector to scan.
+        self._info = {"_request_id": ctx.request_id, "_retries_taken": ctx.retries_taken}
         self.chunks: list[T] = []
         self.done = False
         self.error: ToRouterError | None = None
@@ -102,8 +106,7 @@ class _StreamState(Generic[T]):
                         f"({exc.error_count()} validation errors)",
                         request_id=self._ctx.request_id, status_code=self._ctx.status_code,
                     ) from None
-                set_response_info(chunk, {"_request_id": self._ctx.request_id,
-                                          "_retries_taken": self._ctx.retries_taken})
+                set_response_info(chunk, self._info)
                 out.append(chunk)
             self.chunks.extend(out)
         except ToRouterError as err:
