@@ -264,3 +264,25 @@ async def test_the_first_failure_is_decided_by_the_retry_strategy(
         await _create(client)
     assert sent == [401, 401, 401] and len(info.value.attempts) == 3
     assert info.value.attempts[-1].stop_reason == "2 retries used"
+
+
+# --- the optional aiohttp transport (pip install torouter[aiohttp]) ---------------------------
+
+
+@pytest.mark.anyio
+async def test_the_aiohttp_transport_extra_works_end_to_end(torouter_server: Any,
+                                                          torouter_key: str) -> None:
+    aiohttp_transport = pytest.importorskip("httpx_aiohttp")
+    messages = [{"role": "user", "content": "hi"}]
+    async with aiohttp_transport.HttpxAiohttpClient() as http:
+        client = torouter.AsyncToRouter(api_key=torouter_key, base_url=torouter_server.base_url,
+                                        http_client=http)
+        reply = await client.chat.completions.create(model="gpt-5-mini", messages=messages)
+        assert isinstance(reply, ChatCompletion) and reply.request_id
+        stream = await client.chat.completions.create(model="gpt-5-mini", messages=messages,
+                                                      stream=True)
+        chunks = [chunk async for chunk in stream]
+        assert chunks and chunks[-1].request_id == stream.request_id
+        bad = client.with_options(api_key="sk-not-a-key-000000000000", max_retries=0)
+        with pytest.raises(torouter.AuthenticationError):
+            await bad.chat.completions.create(model="gpt-5-mini", messages=messages)
