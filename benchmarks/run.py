@@ -332,7 +332,7 @@ def report(res: Results, names: list[str], markdown: bool) -> str:
         if rss is None or base_rss is None:
             row.append("-")
             continue
-        row.append(f"+{rss - base_rss:.1f} MB")
+        row.append(f"{rss - base_rss:+.1f} MB")
         if n == "torouter":
             met = "yes" if rss - base_rss <= 15 else "NO"
     rows.append([*row, "<= httpx + 15 MB", met])
@@ -382,7 +382,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=1200, help="sync requests per round")
     ap.add_argument("--async-requests", type=int, default=2000, help="async requests per round")
     ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--streams", type=int, default=2, help="long streams per round")
+    ap.add_argument("--streams", type=int, default=3, help="long streams per round")
     ap.add_argument("--chunks", type=int, default=2000, help="chunks per long stream")
     ap.add_argument("--short-streams", type=int, default=60,
                     help="short (20-chunk) streams per round, for first-chunk time and reuse")
