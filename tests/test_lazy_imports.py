@@ -46,6 +46,15 @@ def test_exceptions_import_without_the_http_and_model_stacks() -> None:
     assert loaded == []
 
 
+def test_a_sync_only_program_never_loads_asyncio() -> None:
+    loaded = _fresh(
+        "import json, sys, torouter\n"
+        "torouter.ToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1').close()\n"
+        "print(json.dumps([m for m in ('asyncio',) if m in sys.modules]))"
+    )
+    assert loaded == []
+
+
 def test_star_import_gives_every_public_name_in_a_fresh_interpreter() -> None:
     names = _fresh(
         "import json\n"
