@@ -201,11 +201,15 @@ class BaseClient(Generic[HttpT]):
         self._prepare_wire()
         self._init_resources()
 
-    def _prepare_wire(self) -> None:
-        """What ``_build`` reuses for every request: URLs, and the merged headers when known."""
+    def _prepare_wire(self, own_client: bool | None = None) -> None:
+        """What ``_build`` reuses for every request: URLs, and the merged headers when known.
+
+        ``own_client``: whether ``self._http`` is an httpx client torouter built (default: the
+        one this client owns), whose defaults therefore cannot change behind our back.
+        """
         self._urls = {}
         self._wire_headers = None
-        if self._owns_http:
+        if self._owns_http if own_client is None else own_client:
             # httpx's build_request merges the client's headers under the request's: do it once.
             merged = httpx.Headers(self._http.headers)
             merged.update(self._headers)
@@ -361,12 +365,7 @@ class BaseClient(Generic[HttpT]):
         self._http = other._http
         self._owns_http = False
         self._sleep = other._sleep
-        self._urls = {}
-        self._wire_headers = None
-        if other._wire_headers is not None:  # the shared client is torouter's own
-            merged = httpx.Headers(self._http.headers)
-            merged.update(self._headers)
-            self._wire_headers = merged
+        self._prepare_wire(own_client=other._wire_headers is not None)
         self._init_resources()
 
     # -- per call ---------------------------------------------------------------------------
