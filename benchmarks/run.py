@@ -2,6 +2,7 @@
 """What does torouter cost over raw httpx?  Side by side, on this machine, in one run.
 
     python benchmarks/run.py              # ~2.5 minutes; prints the ratio table
+    python benchmarks/run.py --scenarios stream,error --rounds 5   # a subset, more rounds
     python benchmarks/run.py --quick      # ~30 s smoke run
     python benchmarks/run.py --markdown --json out.json
 
@@ -16,7 +17,9 @@ torouter and, when installed, openai:
             connections the server accepted per 100 streams (a stream that is not read to its
             end cannot go back to the pool)
   error     401 answers raised and caught (``max_retries=0``), CPU per error
-  import    ``import X`` in fresh interpreters (median), and the RSS right after it
+  import    ``import X`` in fresh interpreters (median), the RSS right after it, and the time
+            to import and build a first client (torouter imports most of itself lazily, on
+            first use, so that row shows where the rest of its import cost went)
 
 The work is cut into blocks that the clients take in turns (A1 B1 A2 B2 ...), and every ratio
 is the median of the ratios between neighbouring blocks, so that a slow patch of a shared machine
