@@ -36,14 +36,14 @@ def error_table() -> str:
 def retry_table() -> str:
     policy = torouter.DEFAULT_RETRY_POLICY
     rows = [
-        "| class | retried? | max retries | backoff (initial → max, ×multiplier, jitter) |",
+        "| class | retried? | max retries | backoff (initial → max, ×multiplier, jitter) |",  # noqa: RUF001
         "|---|---|---|---|",
     ]
     for entry in torouter.ERROR_CATALOG:
         rule = policy.rule_for(entry.cls)
         if rule.retry:
             b = rule.backoff
-            backoff = f"{b.initial:g} s → {b.maximum:g} s, ×{b.multiplier:g}, " + (
+            backoff = f"{b.initial:g} s → {b.maximum:g} s, ×{b.multiplier:g}, " + (  # noqa: RUF001
                 "full jitter" if b.jitter else "no jitter"
             )
             when = "yes"

@@ -11,12 +11,13 @@ import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, get_args
 
 import pydantic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typing_extensions import get_type_hints  # strips Required[] on Python 3.10 too
 
 import torouter.types as T
 from torouter.types import chat_params as P
