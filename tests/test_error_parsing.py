@@ -494,4 +494,3 @@ def test_every_catalog_class_with_a_status_builds_and_describes_itself() -> None
                 assert isinstance(err, entry.cls), (entry.name, status, type(err).__name__)
             else:
                 assert type(err) is entry.cls, (entry.name, status, type(err).__name__)
-            assert err.retryable is entry.retried

@@ -158,10 +158,6 @@ def test_the_pytest_example_passes_with_the_plugin_loaded_from_its_entry_point(
     assert "8 passed" in out
 
 
-def test_examples_are_quick(runs: dict[str, Run]) -> None:
-    # All ran side by side; on an idle machine each takes about a second.
-    slowest = max(run.seconds for run in runs.values())
-    assert slowest < 30, {name: round(run.seconds, 1) for name, run in runs.items()}
 
 
 def test_every_example_is_covered() -> None:

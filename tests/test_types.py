@@ -823,7 +823,7 @@ def extras_for(model: type[T.BaseModel]) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None, max_examples=40)
 @given(
     top=extras_for(T.ChatCompletion),
     choice=extras_for(T.Choice),
@@ -920,7 +920,7 @@ REQUIRED_COMPLETION_PATHS = {
 }
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None, max_examples=40)
 @given(data=st.data())
 def test_dropping_optional_keys_still_validates(data: st.DataObject) -> None:
     """Any subset of the non-essential keys may be missing (the gateway omits freely)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from ._errors import (
 from ._response import RawResponse
 from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._retrying import CallRetryState, OnRetry
-from ._streaming import _scrub, _snippet, _StreamState
+from ._streaming import _scrub, _snippet, _StreamState, transport_detail
 from ._version import __version__
 from .types._base import set_response_info
 
@@ -58,7 +59,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 DEFAULT_DEADLINE = 900.0
 #: Longest silence allowed between two events of a stream.
 DEFAULT_STREAM_IDLE_TIMEOUT = 120.0
-DEFAULT_MAX_RETRIES = 2
+DEFAULT_MAX_RETRIES = DEFAULT_RETRY_POLICY.max_retries  # the policy holds the real default
 #: Largest 2xx body read into memory; a larger one is an APIResponseValidationError (the size
 #: of a maximal embeddings batch in JSON floats fits).  Counted after gzip decoding.
 MAX_BODY_BYTES = 128 << 20
@@ -180,6 +181,7 @@ class BaseClient(Generic[HttpT]):
         on_retry: OnRetry | None = None,
         stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
     ) -> None:
+        api_key = _secret(api_key)  # from here on no frame holds the key as plain text
         if http_client is not None and not isinstance(http_client, self._http_class):
             raise InvalidArgumentError(
                 f"http_client must be an httpx.{self._http_class.__name__} for "
@@ -240,8 +242,9 @@ class BaseClient(Generic[HttpT]):
         on_retry: OnRetry | None,
         stream_idle_timeout: float | None,
     ) -> None:
-        # Everything that can fail is checked before the key is touched, so that no frame
-        # holding the key is ever part of a traceback.
+        # The key is only ever held as a SecretStr in these frames (tracebacks with locals
+        # show SecretStr('**********')), and it is checked last.
+        api_key = _secret(api_key)
         url = base_url if base_url is not None else os.environ.get("TOROUTER_BASE_URL")
         try:
             parsed = httpx.URL(str(url or DEFAULT_BASE_URL))
@@ -281,18 +284,21 @@ class BaseClient(Generic[HttpT]):
             raise InvalidArgumentError("on_retry must be callable(error, attempt)")
         self._on_retry = on_retry
         headers = dict(default_headers or {})
-        for name, value in headers.items():
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise InvalidArgumentError("default_headers must map str to str")
+        check_headers(headers, "default_headers")
         self._default_headers = headers
         self._clock = time.monotonic
 
-        key = api_key if api_key is not None else os.environ.get("TOROUTER_API_KEY")
-        if isinstance(key, SecretStr):
-            key = key.get_secret_value()
-        if not key or not isinstance(key, str) or not key.strip():
+        secret = api_key if api_key is not None else _secret(os.environ.get("TOROUTER_API_KEY"))
+        if secret is None or not secret.get_secret_value().strip():
             raise ApiKeyRequired("no API key configured (checked api_key= and TOROUTER_API_KEY)")
-        self._api_key = SecretStr(key.strip())
+        secret = SecretStr(secret.get_secret_value().strip())
+        if not _KEY_CHARS.fullmatch(secret.get_secret_value()):
+            raise InvalidArgumentError(
+                "the API key contains whitespace, control or non-ASCII characters (a stray "
+                "newline from a key file?); it was not sent",
+                hint="Set TOROUTER_API_KEY / api_key= to the key alone, as shown at creation.",
+            )
+        self._api_key = secret
         self._headers = _build_headers(self._api_key, headers)
 
     # -- public, shared ---------------------------------------------------------------------
@@ -399,12 +405,17 @@ class BaseClient(Generic[HttpT]):
     def _transport_error(self, exc: Exception, call: CallRetryState) -> ToRouterError:
         """A transport failure (no usable response) as a typed, recorded error."""
         _scrub(exc)
-        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        detail = transport_detail(exc, (self._api_key.get_secret_value(),))
         err: ToRouterError
         if isinstance(exc, httpx.TimeoutException):
             err = APITimeoutError(f"request timed out ({detail})")
-        elif isinstance(exc, RuntimeError):
-            err = APIConnectionError(f"the HTTP client is closed ({detail})")
+        elif isinstance(exc, RuntimeError):  # httpx: "Cannot send a request, as the client
+            err = ToRouterError(             # has been closed": not retried
+                f"the HTTP client is closed ({detail})",
+                hint="Keep the client open while you use it, or create a new one.",
+            )
+        elif isinstance(exc, httpx.LocalProtocolError):  # our request was illegal: not retried
+            err = InvalidArgumentError(f"the request could not be sent ({detail})")
         else:
             err = APIConnectionError(f"connection failed ({detail})")
         return call.failed(err)
@@ -549,6 +560,35 @@ class BaseClient(Generic[HttpT]):
 
 def _identity(response: httpx.Response, target: Any, retries: int) -> Any:
     return target
+
+
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_headers(headers: Mapping[str, object], what: str) -> None:
+    """Headers must be str -> str, with token names and values free of CR/LF/controls."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidArgumentError(f"{what} must map str to str")
+        if not _HEADER_NAME.fullmatch(name):
+            raise InvalidArgumentError(f"{what}: {name!r} is not a valid header name")
+        if _BAD_VALUE.search(value):
+            raise InvalidArgumentError(f"{what}[{name!r}] contains a line break or control byte")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(f"{what}[{name!r}] must be latin-1 text") from None
+
+
+def _secret(value: object) -> SecretStr | None:
+    """The key as a SecretStr (``None`` stays ``None``); a non-string is an argument error."""
+    if value is None or isinstance(value, SecretStr):
+        return value
+    if isinstance(value, str):
+        return SecretStr(value)
+    raise InvalidArgumentError(f"api_key must be a str or SecretStr, not {type(value).__name__}")
 
 
 def _parse_model(response: httpx.Response, cast_to: type[M], retries: int) -> M:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from ._errors import APITimeoutError, ToRouterError
+from ._errors import APITimeoutError, InvalidArgumentError, ToRouterError
 
 __all__ = ["RetryBudget"]
 
@@ -39,8 +39,12 @@ class RetryBudget:
         timeout_cost: int = 10,
         success_refund: int = 1,
     ) -> None:
+        for name, value in (("capacity", capacity), ("retry_cost", retry_cost),
+                            ("timeout_cost", timeout_cost), ("success_refund", success_refund)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidArgumentError(f"RetryBudget.{name} must be an int, not {value!r}")
         if capacity < 0 or retry_cost < 1 or timeout_cost < 1 or success_refund < 0:
-            raise ValueError("RetryBudget needs capacity >= 0, costs >= 1, refund >= 0")
+            raise InvalidArgumentError("RetryBudget needs capacity >= 0, costs >= 1, refund >= 0")
         self.capacity = capacity
         self.retry_cost = retry_cost
         self.timeout_cost = timeout_cost

@@ -40,7 +40,8 @@ class ToRouter(BaseClient[httpx.Client]):
             ``Authorization: Bearer``.  Missing -> :class:`ApiKeyRequired`, no request sent.
         base_url: default env ``TOROUTER_BASE_URL``, else ``https://portal.torouter.ai/v1``.
         timeout: per attempt, seconds or ``httpx.Timeout``; default 600 s read, 5 s connect.
-        max_retries: retries for every retried error class (default 2); 0 disables retries.
+        max_retries: retries for every retried class without a count of its own (default 2;
+            ``RateLimitError`` keeps 1); 0 disables retries.
         default_headers: headers sent with every request.
         http_client: your own ``httpx.Client`` (you close it).
         retry_policy: a :class:`RetryPolicy`, the per-class retry table.

@@ -54,6 +54,12 @@ class RawResponse(Generic[T]):
         parsed: T = self._parsed
         return parsed
 
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a RawResponse holds the live HTTP exchange (its request carries the key): "
+            "pickle raw.parse() instead"
+        )
+
     def __repr__(self) -> str:
         return f"<RawResponse [{self.status_code}] request_id={self.request_id!r}>"
 

@@ -25,26 +25,29 @@ from ._errors import (
     APIConnectionError,
     APIStatusError,
     InternalServerError,
+    InvalidArgumentError,
     RateLimited,
     RateLimitError,
     ToRouterError,
 )
+
+_Invalid = InvalidArgumentError  # bad policy values: also a TypeError and a ValueError
 
 __all__ = ["DEFAULT_RETRY_POLICY", "Backoff", "ResolvedRule", "RetryPolicy", "RetryRule"]
 
 
 def _check_number(name: str, value: object, *, allow_inf: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, not {value!r}")
+        raise InvalidArgumentError(f"{name} must be a number, not {value!r}")
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
-        raise ValueError(f"{name} must be a finite number, not {value!r}")
+        raise InvalidArgumentError(f"{name} must be a finite number, not {value!r}")
 
 
 def _check_count(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
+        raise InvalidArgumentError(f"{name} must be an int, not {value!r}")
     if value < 0:
-        raise ValueError(f"{name} must be >= 0, not {value}")
+        raise InvalidArgumentError(f"{name} must be >= 0, not {value}")
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,9 @@ class Backoff:
         for name in ("initial", "multiplier", "maximum"):
             _check_number(f"Backoff.{name}", getattr(self, name))
         if not isinstance(self.jitter, bool):
-            raise TypeError(f"Backoff.jitter must be True or False, not {self.jitter!r}")
+            raise InvalidArgumentError(f"Backoff.jitter must be True or False, not {self.jitter!r}")
         if self.initial < 0 or self.maximum < 0 or self.multiplier < 1:
-            raise ValueError("Backoff needs initial >= 0, maximum >= 0 and multiplier >= 1")
+            raise _Invalid("Backoff needs initial >= 0, maximum >= 0 and multiplier >= 1")
 
     def delay(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to sleep before retry number ``retry_number`` (1 = the first retry)."""
@@ -85,11 +88,11 @@ class RetryRule:
 
     def __post_init__(self) -> None:
         if not isinstance(self.retry, bool):
-            raise TypeError(f"RetryRule.retry must be True or False, not {self.retry!r}")
+            raise InvalidArgumentError(f"RetryRule.retry must be True or False, not {self.retry!r}")
         if self.max_retries is not None:
             _check_count("RetryRule.max_retries", self.max_retries)
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
-            raise TypeError(f"RetryRule.backoff must be a Backoff or None, not {self.backoff!r}")
+            raise _Invalid(f"RetryRule.backoff must be a Backoff or None, not {self.backoff!r}")
 
 
 @dataclass(frozen=True)
@@ -132,18 +135,18 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         _check_count("RetryPolicy.max_retries", self.max_retries)
         if not isinstance(self.backoff, Backoff):
-            raise TypeError(f"RetryPolicy.backoff must be a Backoff, not {self.backoff!r}")
+            raise _Invalid(f"RetryPolicy.backoff must be a Backoff, not {self.backoff!r}")
         _check_number("RetryPolicy.max_retry_after", self.max_retry_after, allow_inf=True)
         if self.max_retry_after < 0:
-            raise ValueError("RetryPolicy.max_retry_after must be >= 0")
+            raise InvalidArgumentError("RetryPolicy.max_retry_after must be >= 0")
         if not isinstance(self.rules, Mapping):
-            raise TypeError("RetryPolicy.rules must be a mapping of exception class -> RetryRule")
+            raise _Invalid("RetryPolicy.rules must be a mapping of exception class -> RetryRule")
         merged = dict(_DEFAULT_RULES)
         for cls, rule in self.rules.items():
             if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-                raise TypeError(f"retry rules are keyed by exception classes, not {cls!r}")
+                raise _Invalid(f"retry rules are keyed by exception classes, not {cls!r}")
             if not isinstance(rule, RetryRule):
-                raise TypeError(f"the rule for {cls.__name__} must be a RetryRule")
+                raise InvalidArgumentError(f"the rule for {cls.__name__} must be a RetryRule")
             merged[cls] = rule
         object.__setattr__(self, "rules", MappingProxyType(merged))
         object.__setattr__(self, "_cache", {})

@@ -3,8 +3,9 @@
 All decisions live in :class:`_StreamState` (decode events, build chunks, spot error events,
 the idle timeout, what counts as a clean end); the two stream classes only move bytes.
 
-* A stream ends at ``data: [DONE]``; the rest of the body is drained so the connection goes
-  back to the pool.  Breaking out early (or leaving a ``with`` block) closes the response.
+* A stream ends at ``data: [DONE]``; the rest of the body (64 KiB at most) is read so the
+  connection goes back to the pool; a failure at that point is ignored, as the answer is whole.
+  Breaking out early (or leaving a ``with`` block) closes the response.
 * An ``error`` object inside an event raises the same class as a non-streaming error would,
   after every chunk before it was delivered, with the response's ``request_id``.
 * A body that ends before ``[DONE]`` without a finish reason, or a connection that drops,
@@ -140,6 +141,8 @@ class _StreamState(Generic[T]):
         if self.done or self.error is not None:
             return []
         last = self.feed(b"\n\n") if self._decoder.pending else []
+        if isinstance(self.error, StreamDecodeError) and not self.done:
+            self.error = None  # an unfinished last event: the body was cut, not malformed
         if self.error is None and not self.done and not _finished(self.chunks):
             self.error = StreamInterrupted(
                 f"the stream ended before [DONE] after {len(self.chunks)} chunks",
@@ -159,7 +162,7 @@ class _StreamState(Generic[T]):
             )
         return StreamInterrupted(
             f"the connection broke after {len(self.chunks)} chunks: "
-            f"{type(exc).__name__}: {exc}".rstrip(": "),
+            + transport_detail(exc, self._ctx.redact),
             chunks=self.chunks, request_id=self._ctx.request_id,
             status_code=self._ctx.status_code,
         )
@@ -171,6 +174,19 @@ def _finished(chunks: list[Any]) -> bool:
             if getattr(choice, "finish_reason", None):
                 return True
     return False
+
+
+def transport_detail(exc: BaseException, redact: tuple[str, ...]) -> str:
+    """``"ReadError: ..."`` for a transport exception, with any secret masked.
+
+    Used by every transport-error mapper (requests and streams): h11 quotes a rejected header
+    value whole, so the text can hold the key.
+    """
+    detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    for secret in redact:
+        if secret and secret in detail:
+            detail = detail.replace(secret, mask_key(secret))
+    return detail[:300]
 
 
 def _snippet(data: bytes, redact: tuple[str, ...] = (), limit: int = 120) -> str:
@@ -232,25 +248,29 @@ class Stream(_StreamBase[T]):
         state = self._state
         response = self.response
         try:
-            it = response.iter_bytes()
-            for raw in it:
-                items = state.feed(raw)
-                if items:
-                    yield from items
-                if state.done or state.error is not None:
-                    break
-            else:
-                yield from state.eof()
-            if state.error is not None:
-                raw = b""  # received bytes (a server may echo the key) stay out of tb locals
-                raise state.error.with_traceback(None)
-            drained = 0
-            for rest in it:  # let the connection go back to the pool
-                drained += len(rest)
-                if drained > _DRAIN_LIMIT:
-                    break
-        except httpx.HTTPError as exc:
-            raise state.transport_error(exc) from None
+            try:
+                it = response.iter_bytes()
+                for raw in it:
+                    items = state.feed(raw)
+                    if items:
+                        yield from items
+                    if state.done or state.error is not None:
+                        break
+                else:
+                    yield from state.eof()
+                if state.error is not None:
+                    raw = b""  # received bytes (a server may echo the key) stay out of tb locals
+                    raise state.error.with_traceback(None)
+            except httpx.HTTPError as exc:
+                raise state.transport_error(exc) from None
+            try:  # after [DONE]: read the body's end so the connection goes back to the pool
+                drained = 0
+                for rest in it:
+                    drained += len(rest)
+                    if drained > _DRAIN_LIMIT:
+                        break
+            except httpx.HTTPError:
+                pass  # the answer is complete: a failure now only costs the connection
         finally:
             response.close()
 
@@ -299,26 +319,30 @@ class AsyncStream(_StreamBase[T]):
         state = self._state
         response = self.response
         try:
-            it = response.aiter_bytes()
-            async for raw in it:
-                items = state.feed(raw)
-                for item in items:
-                    yield item
-                if state.done or state.error is not None:
-                    break
-            else:
-                for item in state.eof():
-                    yield item
-            if state.error is not None:
-                raw = b""
-                raise state.error.with_traceback(None)
-            drained = 0
-            async for rest in it:
-                drained += len(rest)
-                if drained > _DRAIN_LIMIT:
-                    break
-        except httpx.HTTPError as exc:
-            raise state.transport_error(exc) from None
+            try:
+                it = response.aiter_bytes()
+                async for raw in it:
+                    items = state.feed(raw)
+                    for item in items:
+                        yield item
+                    if state.done or state.error is not None:
+                        break
+                else:
+                    for item in state.eof():
+                        yield item
+                if state.error is not None:
+                    raw = b""
+                    raise state.error.with_traceback(None)
+            except httpx.HTTPError as exc:
+                raise state.transport_error(exc) from None
+            try:  # after [DONE]: read the body's end so the connection goes back to the pool
+                drained = 0
+                async for rest in it:
+                    drained += len(rest)
+                    if drained > _DRAIN_LIMIT:
+                        break
+            except httpx.HTTPError:
+                pass  # the answer is complete: a failure now only costs the connection
         finally:
             await response.aclose()
 

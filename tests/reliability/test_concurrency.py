@@ -148,10 +148,11 @@ async def _run_1000(echo: fs.Echo, server: fs.AsyncServer) -> None:
     # 1000 requests in flight at once; the server runs in the same event loop (no threads).
     # The pool is kept small: httpcore scans every queued request against every connection
     # whenever one is released, so 1000 waiters over 1000 connections take ~40 s here, over
-    # 16 connections a few seconds.  The pool timeout is generous for the same reason.
+    # 16 connections a few seconds.  No pool timeout: a queued request waits for its slot however
+    # slow the machine is (a CI box 2x slower must not turn waiting into APITimeoutError).
     http = httpx.AsyncClient(verify=_SSL, limits=httpx.Limits(max_connections=16))
     client = make_async(server.base_url, max_retries=2, retry_budget=budget, http_client=http,
-                        timeout=httpx.Timeout(30.0, connect=5.0))
+                        timeout=httpx.Timeout(30.0, connect=5.0, pool=None))
     n = 1000
     results: dict[int, Any] = {}
     in_flight = 0

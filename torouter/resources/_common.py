@@ -10,7 +10,7 @@ import httpx
 import pydantic
 from typing_extensions import TypedDict
 
-from .._base_client import RequestSpec, dumps, to_timeout
+from .._base_client import RequestSpec, check_headers, dumps, to_timeout
 from .._errors import InvalidArgumentError
 
 __all__ = ["RequestOptions", "build_spec"]
@@ -76,8 +76,10 @@ def build_spec(
         if not isinstance(extra_body, Mapping):
             raise InvalidArgumentError("extra_body must be a mapping")
         body.update(extra_body)
-    if extra_headers is not None and not isinstance(extra_headers, Mapping):
-        raise InvalidArgumentError("extra_headers must be a mapping of str to str")
+    if extra_headers is not None:
+        if not isinstance(extra_headers, Mapping):
+            raise InvalidArgumentError("extra_headers must be a mapping of str to str")
+        check_headers(extra_headers, "extra_headers")
     return RequestSpec(
         method=method,
         path=path,
