@@ -124,3 +124,39 @@ def test_bad_retry_configuration_is_a_typed_argument_error(build: object) -> Non
     with pytest.raises(torouter.InvalidArgumentError) as info:
         build()  # type: ignore[operator]
     assert isinstance(info.value, (TypeError, ValueError))  # still what callers caught before
+
+
+def test_a_key_echoed_in_a_response_header_is_masked_in_debug_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """httpcore logs response headers at DEBUG; the SDK's filter masks any client's key."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"object":"list","data":[]}'
+            self.send_response(200)
+            self.send_header("X-Echo", self.headers.get("Authorization", ""))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/v1"
+        with caplog.at_level("DEBUG"), torouter.ToRouter(api_key=KEY, base_url=base) as client:
+            raw = client.models.with_raw_response.list()
+        assert raw.headers["x-echo"] == f"Bearer {KEY}"  # the server really echoed it
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "receive_response_headers" in logged  # httpcore's header record was captured
+        assert KEY not in logged and KEY[-12:] not in logged
+    finally:
+        server.shutdown()
+        server.server_close()

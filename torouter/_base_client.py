@@ -32,6 +32,7 @@ from ._errors import (
     parse_error_body,
     parse_retry_after,
 )
+from ._redact import remember_secret
 from ._response import RawResponse
 from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._retrying import CallRetryState, OnRetry
@@ -299,6 +300,7 @@ class BaseClient(Generic[HttpT]):
                 hint="Set TOROUTER_API_KEY / api_key= to the key alone, as shown at creation.",
             )
         self._api_key = secret
+        remember_secret(secret.get_secret_value())
         self._headers = _build_headers(self._api_key, headers)
 
     # -- public, shared ---------------------------------------------------------------------
