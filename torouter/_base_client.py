@@ -193,6 +193,7 @@ class BaseClient(Generic[HttpT]):
     _wire_headers: httpx.Headers | None
     _urls: dict[str, httpx.URL]
     _seam: Seam | None
+    _telemetry_options: tuple[bool | None, Any, Any, bool | None, bool]
 
     def __init__(
         self,
@@ -208,6 +209,11 @@ class BaseClient(Generic[HttpT]):
         retry_budget: RetryBudget | bool | None = True,
         on_retry: OnRetry | None = None,
         stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
+        telemetry: bool | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        capture_content: bool | None = None,
+        propagate_context: bool = True,
     ) -> None:
         api_key = _secret(api_key)  # from here on no frame holds the key as plain text
         if http_client is not None and not isinstance(http_client, self._http_class):
@@ -219,6 +225,8 @@ class BaseClient(Generic[HttpT]):
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
             retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
+            telemetry=telemetry, tracer_provider=tracer_provider, meter_provider=meter_provider,
+            capture_content=capture_content, propagate_context=propagate_context,
         )
         self._owns_http = http_client is None
         if http_client is None:
@@ -269,6 +277,11 @@ class BaseClient(Generic[HttpT]):
         retry_budget: RetryBudget | bool | None,
         on_retry: OnRetry | None,
         stream_idle_timeout: float | None,
+        telemetry: bool | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        capture_content: bool | None = None,
+        propagate_context: bool = True,
     ) -> None:
         # The key is only ever held as a SecretStr in these frames (tracebacks with locals
         # show SecretStr('**********')), and it is checked last.
@@ -329,12 +342,24 @@ class BaseClient(Generic[HttpT]):
         self._api_key = secret
         remember_secret(secret.get_secret_value())
         self._headers = _build_headers(self._api_key, headers)
+        self._telemetry_options = _telemetry_options(
+            telemetry, tracer_provider, meter_provider, capture_content, propagate_context)
         self._seam = build_seam(self._layers())
 
     def _layers(self) -> tuple[Layer | None, ...]:
         """The seam's layers for this client, in order (``_seam``): telemetry (outermost, spans
         the whole call), fleet coordination (may wait or refuse first), circuit breaker."""
-        return ()
+        return (self._telemetry_layer(),)
+
+    def _telemetry_layer(self) -> Layer | None:
+        """OpenTelemetry spans and metrics (``_telemetry``), or ``None``: switched off, or the
+        ``opentelemetry`` package is not installed (then nothing of it is imported)."""
+        telemetry, *rest = self._telemetry_options
+        if telemetry is False:
+            return None
+        from ._telemetry import telemetry_layer
+
+        return telemetry_layer(self._base_url, telemetry is True, *rest)
 
     # -- public, shared ---------------------------------------------------------------------
 
@@ -386,6 +411,7 @@ class BaseClient(Generic[HttpT]):
             "retry_budget": self._budget,
             "on_retry": self._on_retry,
             "stream_idle_timeout": self._stream_idle_timeout,
+            **dict(zip(_TELEMETRY_OPTIONS, self._telemetry_options, strict=True)),
         }
 
     def _derive(self, overrides: Mapping[str, Any]) -> Any:
@@ -557,6 +583,7 @@ class BaseClient(Generic[HttpT]):
         """
         if not response.is_success:
             raise self._status_error(response, call)
+        call.response = response
         if spec.stream:
             if "json" in response.headers.get("content-type", ""):
                 self._reject_json_stream(response, call)
@@ -601,6 +628,23 @@ class BaseClient(Generic[HttpT]):
             request_id=response.headers.get("x-request-id"),
             response=response,
         ))
+
+
+_TELEMETRY_OPTIONS = ("telemetry", "tracer_provider", "meter_provider", "capture_content",
+                      "propagate_context")
+
+
+def _telemetry_options(telemetry: object, tracer_provider: object, meter_provider: object,
+                       capture_content: object, propagate_context: object
+                       ) -> tuple[bool | None, Any, Any, bool | None, bool]:
+    """The telemetry arguments, checked (the providers are checked by ``_telemetry``)."""
+    for name, value in (("telemetry", telemetry), ("capture_content", capture_content)):
+        if value is not None and not isinstance(value, bool):
+            raise InvalidArgumentError(f"{name} must be True, False or None (the default)")
+    if not isinstance(propagate_context, bool):
+        raise InvalidArgumentError("propagate_context must be True or False")
+    return (telemetry, tracer_provider, meter_provider,  # type: ignore[return-value]
+            capture_content, propagate_context)
 
 
 def _identity(response: httpx.Response, target: Any, retries: int) -> Any:

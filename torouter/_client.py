@@ -51,6 +51,12 @@ class ToRouter(BaseClient[httpx.Client]):
             ``True`` (default) for a fresh one, ``None``/``False`` to switch it off.
         on_retry: ``on_retry(error, attempt)`` called before each retry's sleep.
         stream_idle_timeout: longest silence between two stream events (default 120 s).
+        telemetry: OpenTelemetry spans and metrics (see docs/telemetry.md): on by default when
+            ``opentelemetry`` is installed (``pip install "torouter[otel]"``), ``False`` off.
+        tracer_provider / meter_provider: where to emit (default: the global providers).
+        capture_content: record prompts and completions in spans (default: env
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``; off otherwise).
+        propagate_context: send the trace context (``traceparent``) with each attempt (default).
     """
 
     chat: Chat
@@ -80,6 +86,9 @@ class ToRouter(BaseClient[httpx.Client]):
                     raise
                 spec = call.spec = following
                 continue
+            except BaseException as exc:  # cancelled or interrupted: the layers still hear it
+                call.abandon(exc)
+                raise
             return call.complete(result)
 
     def _retry_loop(self, spec: RequestSpec[Any], call: Any) -> Any:
@@ -190,6 +199,9 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
                     raise
                 spec = call.spec = following
                 continue
+            except BaseException as exc:  # cancelled or interrupted: the layers still hear it
+                call.abandon(exc)
+                raise
             return call.complete(result)
 
     async def _retry_loop(self, spec: RequestSpec[Any], call: Any) -> Any:

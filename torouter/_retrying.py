@@ -87,6 +87,7 @@ class CallRetryState:
         "on_retry",
         "policy",
         "rand",
+        "response",
         "result",
         "seam",
         "spec",
@@ -128,6 +129,7 @@ class CallRetryState:
         self.notes: dict[object, Any] = {}
         self.extra_headers: dict[str, str] = {}
         self.result: Any = None
+        self.response: httpx.Response | None = None  # of the attempt that succeeded
         self.error: ToRouterError | None = None
         self.ended = False
 
@@ -215,6 +217,11 @@ class CallRetryState:
             else:
                 self.seam.end(self, None)
         return result
+
+    def abandon(self, exc: BaseException) -> None:
+        """The call stopped on a non-torouter exception (cancelled, interrupted): tell the seam."""
+        if self.seam is not None:
+            self.seam.abandon(self, exc)
 
     def _stream_ended(self, error: ToRouterError | None) -> None:
         self.error = error

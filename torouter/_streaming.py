@@ -207,13 +207,31 @@ def _scrub(exc: BaseException | None) -> None:
 
 
 class _StreamBase(Generic[T]):
-    __slots__ = ("_ctx", "_first", "_state", "response")
+    __slots__ = ("_ctx", "_end_hook", "_ended", "_first", "_state", "response")
 
     def __init__(self, response: httpx.Response, state: _StreamState[T], ctx: CallContext) -> None:
         self.response = response
         self._state = state
         self._ctx = ctx
         self._first: Any = _MISSING
+        self._end_hook: Callable[[ToRouterError | None], None] | None = None
+        self._ended: Any = _MISSING  # how the stream ended, once it has: an error or None
+
+    def _set_end_hook(self, callback: Callable[[ToRouterError | None], None]) -> None:
+        """Call ``callback(error_or_None)`` once, when the stream ends: completed or closed
+        early (``None``), or failed (the error).  At once if it has already ended."""
+        if self._ended is _MISSING:
+            self._end_hook = callback
+        else:
+            callback(self._ended)
+
+    def _end(self, error: ToRouterError | None) -> None:
+        if self._ended is not _MISSING:
+            return
+        self._ended = error
+        hook, self._end_hook = self._end_hook, None
+        if hook is not None:
+            hook(error)
 
     @property
     def request_id(self) -> str | None:
@@ -247,6 +265,7 @@ class Stream(_StreamBase[T]):
     def _chunks(self) -> Generator[T, None, None]:
         state = self._state
         response = self.response
+        error: ToRouterError | None = None
         try:
             try:
                 it = response.iter_bytes()
@@ -262,7 +281,8 @@ class Stream(_StreamBase[T]):
                     raw = b""  # received bytes (a server may echo the key) stay out of tb locals
                     raise state.error.with_traceback(None)
             except httpx.HTTPError as exc:
-                raise state.transport_error(exc) from None
+                error = state.transport_error(exc)
+                raise error from None
             try:  # after [DONE]: read the body's end so the connection goes back to the pool
                 drained = 0
                 for rest in it:
@@ -272,7 +292,10 @@ class Stream(_StreamBase[T]):
             except httpx.HTTPError:
                 pass  # the answer is complete: a failure now only costs the connection
         finally:
-            response.close()
+            try:
+                response.close()
+            finally:
+                self._end(error or state.error)
 
     def _prefetch(self) -> None:
         """Read up to the first chunk (inside the retry loop: errors before it are retryable)."""
@@ -318,6 +341,7 @@ class AsyncStream(_StreamBase[T]):
     async def _chunks(self) -> AsyncGenerator[T, None]:
         state = self._state
         response = self.response
+        error: ToRouterError | None = None
         try:
             try:
                 it = response.aiter_bytes()
@@ -334,7 +358,8 @@ class AsyncStream(_StreamBase[T]):
                     raw = b""
                     raise state.error.with_traceback(None)
             except httpx.HTTPError as exc:
-                raise state.transport_error(exc) from None
+                error = state.transport_error(exc)
+                raise error from None
             try:  # after [DONE]: read the body's end so the connection goes back to the pool
                 drained = 0
                 async for rest in it:
@@ -344,7 +369,10 @@ class AsyncStream(_StreamBase[T]):
             except httpx.HTTPError:
                 pass  # the answer is complete: a failure now only costs the connection
         finally:
-            await response.aclose()
+            try:
+                await response.aclose()
+            finally:
+                self._end(error or state.error)
 
     async def _prefetch(self) -> None:
         try:
