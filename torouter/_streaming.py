@@ -207,7 +207,7 @@ def _scrub(exc: BaseException | None) -> None:
 
 
 class _StreamBase(Generic[T]):
-    __slots__ = ("_ctx", "_end_hook", "_ended", "_first", "_state", "response")
+    __slots__ = ("_closed_early", "_ctx", "_end_hook", "_ended", "_first", "_state", "response")
 
     def __init__(self, response: httpx.Response, state: _StreamState[T], ctx: CallContext) -> None:
         self.response = response
@@ -216,6 +216,7 @@ class _StreamBase(Generic[T]):
         self._first: Any = _MISSING
         self._end_hook: Callable[[ToRouterError | None], None] | None = None
         self._ended: Any = _MISSING  # how the stream ended, once it has: an error or None
+        self._closed_early = False  # closed by its reader before its end (no error)
 
     def _set_end_hook(self, callback: Callable[[ToRouterError | None], None]) -> None:
         """Call ``callback(error_or_None)`` once, when the stream ends: completed or closed
@@ -291,6 +292,9 @@ class Stream(_StreamBase[T]):
                         break
             except httpx.HTTPError:
                 pass  # the answer is complete: a failure now only costs the connection
+        except GeneratorExit:  # closed (or dropped) by its reader before its end
+            self._closed_early = True
+            raise
         finally:
             try:
                 response.close()
@@ -368,6 +372,9 @@ class AsyncStream(_StreamBase[T]):
                         break
             except httpx.HTTPError:
                 pass  # the answer is complete: a failure now only costs the connection
+        except GeneratorExit:  # closed (or dropped) by its reader before its end
+            self._closed_early = True
+            raise
         finally:
             try:
                 await response.aclose()

@@ -111,6 +111,19 @@ def telemetry_layer(base_url: httpx.URL, required: bool, tracer_provider: Any,
     return layer
 
 
+def _http_suppressor() -> Any:
+    """``suppress_http_instrumentation`` when an OpenTelemetry instrumentation package (which
+    the httpx one needs) is installed: entered around each attempt so that a generic httpx
+    instrumentation does not add a second span for it."""
+    try:
+        from opentelemetry.instrumentation import (  # type: ignore[import-not-found,unused-ignore]
+            utils,
+        )
+    except ImportError:
+        return None
+    return getattr(utils, "suppress_http_instrumentation", None)
+
+
 def _mask(text: str) -> str:
     """``text`` with every API key a client was built with masked."""
     for secret in _redact.known_secrets():
@@ -187,13 +200,7 @@ class Telemetry(Layer):
         self._port = base_url.port or (443 if base_url.scheme == "https" else 80)
         # url.full never carries credentials (the HTTP conventions): no user:password@ part.
         self._url = str(base_url.copy_with(username=None, password=None)).rstrip("/")
-        try:  # present when an OpenTelemetry instrumentation (e.g. of httpx) is installed
-            from opentelemetry.instrumentation.utils import (  # type: ignore[import-not-found,unused-ignore]
-                suppress_http_instrumentation,
-            )
-        except ImportError:
-            suppress_http_instrumentation = None
-        self._suppress = suppress_http_instrumentation
+        self._suppress = _http_suppressor()
 
     def __repr__(self) -> str:
         return f"<Telemetry server={self._address}:{self._port} content={self._capture}>"
@@ -273,8 +280,8 @@ class Telemetry(Layer):
         stream_outcome = None
         if result is not None:
             facts.read(result, self._capture and note.recording)
-            if facts.stream:
-                stream_outcome = _stream_outcome(error, facts.finish_reasons)
+            if facts.stream is not None:
+                stream_outcome = _stream_outcome(error, facts.stream)
         elif error is not None and isinstance(error, StreamInterrupted) and error.chunks:
             facts.read_chunks(error.chunks, False)
         metric_attrs: dict[str, Any] = {"gen_ai.provider.name": PROVIDER,
@@ -384,10 +391,10 @@ class Telemetry(Layer):
         context = self._set_span(attempt, parent_context)
         if self._propagate:
             self._inject(call.extra_headers, context=context)
+        note.token = self._context.attach(context)
         if self._suppress is not None:  # a generic httpx instrumentation stays out of it
             note.suppress = self._suppress()
-            note.suppress.__enter__()
-        note.token = self._context.attach(context)
+            note.suppress.__enter__()  # on top of our context: exited before it is detached
 
     def after_attempt(self, call: CallRetryState, error: ToRouterError | None) -> None:
         note: _Call | None = call.notes.get(self)
@@ -415,14 +422,14 @@ class Telemetry(Layer):
         note.ended_ns = time.time_ns()
 
     def _detach(self, note: _Call) -> None:
+        suppress, note.suppress = note.suppress, None
         token, note.token = note.token, None
-        if token is not None:
-            try:
+        try:
+            if suppress is not None:
+                suppress.__exit__(None, None, None)
+        finally:
+            if token is not None:
                 self._context.detach(token)
-            finally:
-                suppress, note.suppress = note.suppress, None
-                if suppress is not None:
-                    suppress.__exit__(None, None, None)
 
     def _close_attempt(self, note: _Call, exc: BaseException | None = None) -> None:
         """An attempt still open when the call ends (cancelled mid-send): close it."""
@@ -476,14 +483,14 @@ class _Facts:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.output: list[dict[str, Any]] | None = None
-        self.stream = False
+        self.stream: Any = None  # the stream, when the result is one
 
     def read(self, result: Any, capture: bool) -> None:
         if hasattr(result, "http_response") and hasattr(result, "parse"):  # RawResponse
             result = result.parse()
         chunks = getattr(result, "chunks", None)
         if isinstance(chunks, list) and hasattr(result, "response"):  # a stream
-            self.stream = True
+            self.stream = result
             self.read_chunks(chunks, capture)
             return
         self.id = _str(getattr(result, "id", None))
@@ -550,9 +557,11 @@ class _Facts:
         return out
 
 
-def _stream_outcome(error: ToRouterError | None, finish_reasons: list[str]) -> str:
+def _stream_outcome(error: ToRouterError | None, stream: Any) -> str:
+    """``completed``, ``closed_early`` (by its reader), ``interrupted`` (the connection or the
+    body was cut, or went idle) or ``failed`` (an error event)."""
     if error is None:
-        return "completed" if finish_reasons else "closed_early"
+        return "closed_early" if getattr(stream, "_closed_early", False) else "completed"
     return "interrupted" if isinstance(error, StreamInterrupted) else "failed"
 
 
