@@ -470,6 +470,9 @@ class Telemetry(Layer):
 # -- reading the answer -------------------------------------------------------------------
 
 
+_TAIL = 16  # the chunks of a stream read for its finish reasons and usage
+
+
 class _Facts:
     """Response facts read from a result (a completion, embeddings, a stream's chunks)."""
 
@@ -509,12 +512,14 @@ class _Facts:
             self.output = output
 
     def read_chunks(self, chunks: Sequence[Any], capture: bool) -> None:
+        """Id and model from the first chunk; finish reasons and usage from the last ones
+        (where a stream puts them: only content needs every chunk)."""
         texts: dict[int, list[str]] = {}
         reasons: dict[int, str] = {}
-        for chunk in chunks:
-            if self.id is None:
-                self.id = _str(getattr(chunk, "id", None))
-                self.model = _str(getattr(chunk, "model", None))
+        if chunks:
+            self.id = _str(getattr(chunks[0], "id", None))
+            self.model = _str(getattr(chunks[0], "model", None))
+        for chunk in chunks if capture else chunks[-_TAIL:]:
             usage = getattr(chunk, "usage", None)
             if usage is not None:
                 self._usage(usage)
