@@ -111,19 +111,6 @@ def telemetry_layer(base_url: httpx.URL, required: bool, tracer_provider: Any,
     return layer
 
 
-def _http_suppressor() -> Any:
-    """``suppress_http_instrumentation`` when an OpenTelemetry instrumentation package (which
-    the httpx one needs) is installed: entered around each attempt so that a generic httpx
-    instrumentation does not add a second span for it."""
-    try:
-        from opentelemetry.instrumentation import (  # type: ignore[import-not-found,unused-ignore]
-            utils,
-        )
-    except ImportError:
-        return None
-    return getattr(utils, "suppress_http_instrumentation", None)
-
-
 def _mask(text: str) -> str:
     """``text`` with every API key a client was built with masked."""
     for secret in _redact.known_secrets():
@@ -140,7 +127,7 @@ class _Call:
     """What the layer keeps for one call (in ``call.notes[layer]``)."""
 
     __slots__ = ("attempt", "before", "ended_ns", "model", "operation", "recording", "reported",
-                 "slept", "span", "start", "suppress", "token", "ttfc")
+                 "slept", "span", "start", "token", "ttfc")
 
     def __init__(self, span: Any, recording: bool, operation: str, model: str | None) -> None:
         self.span = span  # None when an outer GenAI span covers the call
@@ -151,7 +138,6 @@ class _Call:
         self.before = self.start
         self.attempt: Any = None
         self.token: Any = None
-        self.suppress: Any = None
         self.reported = 0  # attempts in call.attempts already turned into spans or events
         self.slept = 0  # the attempt number whose backoff was reported
         self.ended_ns = 0
@@ -200,7 +186,9 @@ class Telemetry(Layer):
         self._port = base_url.port or (443 if base_url.scheme == "https" else 80)
         # url.full never carries credentials (the HTTP conventions): no user:password@ part.
         self._url = str(base_url.copy_with(username=None, password=None)).rstrip("/")
-        self._suppress = _http_suppressor()
+        # The context key the OpenTelemetry HTTP instrumentations (httpx's among them) check
+        # before making a span: set while torouter sends, so that they make none of their own.
+        self._suppress = getattr(context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
 
     def __repr__(self) -> str:
         return f"<Telemetry server={self._address}:{self._port} content={self._capture}>"
@@ -391,10 +379,9 @@ class Telemetry(Layer):
         context = self._set_span(attempt, parent_context)
         if self._propagate:
             self._inject(call.extra_headers, context=context)
-        note.token = self._context.attach(context)
         if self._suppress is not None:  # a generic httpx instrumentation stays out of it
-            note.suppress = self._suppress()
-            note.suppress.__enter__()  # on top of our context: exited before it is detached
+            context = self._context.set_value(self._suppress, True, context)
+        note.token = self._context.attach(context)
 
     def after_attempt(self, call: CallRetryState, error: ToRouterError | None) -> None:
         note: _Call | None = call.notes.get(self)
@@ -422,14 +409,9 @@ class Telemetry(Layer):
         note.ended_ns = time.time_ns()
 
     def _detach(self, note: _Call) -> None:
-        suppress, note.suppress = note.suppress, None
         token, note.token = note.token, None
-        try:
-            if suppress is not None:
-                suppress.__exit__(None, None, None)
-        finally:
-            if token is not None:
-                self._context.detach(token)
+        if token is not None:
+            self._context.detach(token)
 
     def _close_attempt(self, note: _Call, exc: BaseException | None = None) -> None:
         """An attempt still open when the call ends (cancelled mid-send): close it."""
