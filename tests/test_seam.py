@@ -231,3 +231,22 @@ def test_the_seam_reports_a_call_end_once() -> None:
     seam.end(call_, None)  # type: ignore[arg-type]
     seam.end(call_, None)  # type: ignore[arg-type]
     assert rec.events == [("end", None), ("end", None)]
+
+
+def test_an_interrupted_call_is_abandoned_once_and_never_ended() -> None:
+    """KeyboardInterrupt (or an async cancellation) in the middle of an attempt: the layers hear
+    ``abandon_call`` (to release what the call holds), never ``after_attempt``/``end_call``."""
+
+    class Abandoning(Recorder):
+        def abandon_call(self, call: Any, exc: BaseException) -> None:
+            self.events.append(("abandon", type(exc).__name__))
+
+    def interrupted(request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    rec = Abandoning()
+    client = make("sync", interrupted, rec)  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt):
+        client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+    assert rec.events == [("start", "chat", "gpt-5-mini"), ("before", 1), ("send",),
+                          ("abandon", "KeyboardInterrupt")]

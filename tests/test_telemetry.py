@@ -626,3 +626,34 @@ def _no_leaked_context() -> Iterator[None]:
     """Every test leaves no span current behind it (an attempt context left attached would)."""
     yield
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_the_console_example_of_the_docs_runs_and_prints_what_the_docs_show() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "telemetry.md").read_text("utf-8")
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    pasted = doc.split("```json\n", 1)[1].split("```", 1)[0]
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    decoder = json.JSONDecoder()
+
+    def spans(text: str) -> list[dict[str, Any]]:
+        out, i = [], 0
+        while i < len(text.rstrip()):
+            span, i = decoder.raw_decode(text, i)
+            out.append(span)
+            while i < len(text) and text[i].isspace():
+                i += 1
+        return out
+
+    def shape(span: dict[str, Any]) -> tuple[Any, ...]:
+        """What does not change from run to run (ids, times, ports and sleeps do)."""
+        varying = {"server.port", "url.full", "gen_ai.response.id", "torouter.request_id"}
+        return (span["name"], span["kind"], span["status"]["status_code"],
+                sorted(k for k in span["attributes"]),
+                {k: v for k, v in span["attributes"].items() if k not in varying},
+                [e["name"] for e in span["events"]])
+
+    assert [shape(s) for s in spans(run.stdout)] == [shape(s) for s in spans(pasted)]
