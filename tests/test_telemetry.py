@@ -356,15 +356,19 @@ async def test_a_stream_span_ends_when_the_stream_ends_with_usage_and_first_chun
 
 async def test_an_interrupted_stream_fails_its_span_when_the_connection_drops(
         kind: str, otel: Otel) -> None:
-    client = make(kind, Gateway([chunk("Hel"), chunk("lo")]), otel)  # no finish, no [DONE]
+    down = {"error": {"message": "x", "type": "upstream_unavailable"}}
+    cut = [chunk("Hel"), chunk("lo")]  # no finish reason, no [DONE]
+    client = make(kind, Gateway((503, down), cut), otel)
     stream = await chat(client, stream=True)
     with pytest.raises(torouter.StreamInterrupted):
         await drain(client, stream)
     span = otel.call_span()
     assert span.attributes["torouter.stream.outcome"] == "interrupted"
     assert span.attributes["error.type"] == "StreamInterrupted"
+    assert span.attributes["torouter.retries_taken"] == 1  # before its first chunk
+    assert span.attributes["torouter.request_id"] == "req-2"
     assert span.status.status_code is StatusCode.ERROR
-    assert [e.name for e in span.events] == ["exception"]
+    assert [e.name for e in span.events] == ["torouter.retry.backoff", "exception"]
     (duration,) = otel.metrics()["gen_ai.client.operation.duration"]
     assert duration.attributes["error.type"] == "StreamInterrupted"
 

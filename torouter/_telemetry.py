@@ -291,8 +291,10 @@ class Telemetry(Layer):
                           else None)
             if request_id:
                 attributes["torouter.request_id"] = request_id
+            # A stream that fails mid-way succeeded first: its retries are the call's.
             attributes["torouter.retries_taken"] = (
-                error.retries_taken if error is not None else len(call.attempts))
+                error.retries_taken if error is not None and result is None
+                else len(call.attempts))
             if call.model is not None and error is None:
                 attributes["torouter.served_model"] = call.model
             if stream_outcome is not None:
