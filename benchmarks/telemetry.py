@@ -9,6 +9,10 @@ Needs ``opentelemetry-sdk`` (the dev extra).  The same loopback server and block
 measurement as ``run.py`` (client CPU per request or per chunk, ratios as medians of
 neighbouring blocks), for:
 
+  inproc          (first) sync requests answered by an in-process httpx transport: no socket,
+                  so the difference between the variants is torouter's own CPU, with far less
+                  noise than over loopback on a shared machine (raw httpx is not run here)
+
   httpx           raw httpx, the baseline of run.py's targets
   off             torouter, ``telemetry=False`` (no seam at all)
   no-op           torouter with telemetry on (the default) and no SDK configured: the API's
@@ -22,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,7 @@ from _variants import SDK, RawHttpx, Variant
 from run import (
     Results,
     Server,
+    _blocks,
     _fmt,
     _ratio_text,
     _table,
@@ -84,7 +91,50 @@ def variants() -> tuple[list[Variant], Any]:
 
 
 METRICS = {"sync": "sync request, CPU µs", "async": "async request at c=50, CPU µs",
-           "stream": "stream, CPU µs per chunk"}
+           "stream": "stream, CPU µs per chunk",
+           "inproc": "sync request, in-process transport (no socket), CPU µs"}
+
+
+def bench_inproc(chosen: list[Variant], res: Results, n: int, blocks: int) -> None:
+    """Sync requests answered by an in-process httpx transport: no socket, no server, so the
+    difference between the variants is the SDK's own CPU (what telemetry adds) with far less
+    noise than over loopback."""
+    import json
+
+    import httpx
+    from _variants import MESSAGES, MODEL
+
+    body = json.dumps({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": MODEL,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "Hello there."}}],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23},
+    }).encode()
+    headers = {"content-type": "application/json", "x-request-id": "req-1"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers=headers)
+
+    clients = {}
+    for v in chosen:
+        if not isinstance(v, Torouter):
+            continue
+        http = httpx.Client(transport=httpx.MockTransport(answer))
+        client = v.sync_cls(api_key="sk-bench-" + "0" * 28, base_url="http://127.0.0.1:9/v1",
+                            max_retries=0, http_client=http, **v.options)
+        clients[v.name] = client.chat.completions.create
+    for create in clients.values():
+        for _ in range(50):
+            create(model=MODEL, messages=MESSAGES)
+    for i, size in enumerate(_blocks(n, blocks)):
+        names = list(clients)
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            create = clients[name]
+            gc.collect()
+            c0 = time.process_time()
+            for _ in range(size):
+                create(model=MODEL, messages=MESSAGES)
+            res.add(name, "inproc", (time.process_time() - c0) / size * 1e6)
 
 
 def report(res: Results, names: list[str], markdown: bool) -> str:
@@ -93,18 +143,20 @@ def report(res: Results, names: list[str], markdown: bool) -> str:
     for metric, label in METRICS.items():
         if not res.values.get("off", {}).get(metric):
             continue
-        rows.append([label, *(_fmt(res.median(n, metric)) for n in names),
+        rows.append([label, *(_fmt(res.median(n, metric)) for n in names),  # '-': not run
                      _ratio_text(res.ratio("no-op", metric, "off")),
                      _ratio_text(res.ratio("sdk", metric, "off")),
-                     _ratio_text(res.ratio("no-op", metric)),
-                     _ratio_text(res.ratio("sdk", metric))])
+                     *(["-", "-"] if metric == "inproc" else [
+                         _ratio_text(res.ratio("no-op", metric)),
+                         _ratio_text(res.ratio("sdk", metric))])])
     return _table(header, rows, markdown)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenarios", default="sync,async,stream")
+    ap.add_argument("--scenarios", default="inproc,sync,async,stream")
+    ap.add_argument("--inproc-requests", type=int, default=6000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1200)
     ap.add_argument("--async-requests", type=int, default=2000)
@@ -118,6 +170,7 @@ def main() -> None:
     if args.quick:
         args.rounds, args.requests, args.async_requests = 1, 400, 800
         args.streams, args.chunks, args.blocks = 2, 1000, 4
+        args.inproc_requests = 2000
 
     chosen, exporter = variants()
     names = [v.name for v in chosen]
@@ -130,6 +183,9 @@ def main() -> None:
     try:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", flush=True)
+            if "inproc" in scenarios:
+                bench_inproc(chosen, res, args.inproc_requests, args.blocks * 2)
+                exporter.clear()
             if "sync" in scenarios:
                 bench_sync(chosen, server, res, args.requests, args.blocks)
                 exporter.clear()

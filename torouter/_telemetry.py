@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import _redact
 from ._errors import InvalidArgumentError, StreamInterrupted, ToRouterError, mask_key
+from ._response import RawResponse
 from ._seam import Layer
+from ._streaming import _StreamBase
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -126,8 +128,8 @@ def _number(value: object) -> bool:
 class _Call:
     """What the layer keeps for one call (in ``call.notes[layer]``)."""
 
-    __slots__ = ("attempt", "before", "ended_ns", "model", "operation", "recording", "reported",
-                 "slept", "span", "start", "token", "ttfc")
+    __slots__ = ("attempt", "before", "caller_traced", "ended_ns", "model", "operation",
+                 "recording", "reported", "slept", "span", "start", "token", "ttfc")
 
     def __init__(self, span: Any, recording: bool, operation: str, model: str | None) -> None:
         self.span = span  # None when an outer GenAI span covers the call
@@ -138,6 +140,7 @@ class _Call:
         self.before = self.start
         self.attempt: Any = None
         self.token: Any = None
+        self.caller_traced = False  # a valid trace context was current when the call started
         self.reported = 0  # attempts in call.attempts already turned into spans or events
         self.slept = 0  # the attempt number whose backoff was reported
         self.ended_ns = 0
@@ -155,6 +158,8 @@ class Telemetry(Layer):
                  capture_content: bool, propagate_context: bool) -> None:
         from opentelemetry import context, metrics, propagate, trace
 
+        global _INVALID
+        _INVALID = trace.INVALID_SPAN
         self._trace = trace
         self._context = context
         self._inject = propagate.inject
@@ -204,6 +209,7 @@ class Telemetry(Layer):
         if _is_genai_span(current):  # another instrumentation already covers this call
             call.notes[self] = _Call(None, False, operation, model)
             return
+        caller_traced = current is not _INVALID and current.get_span_context().is_valid
         genai = operation in GENAI_OPERATIONS
         attributes: dict[str, Any] = {
             "gen_ai.provider.name": PROVIDER,
@@ -219,7 +225,8 @@ class Telemetry(Layer):
         span = self._tracer.start_span(f"{operation} {model}" if model else operation,
                                        kind=self._kind, attributes=attributes)
         recording = span.is_recording()
-        call.notes[self] = _Call(span, recording, operation, model)
+        note = call.notes[self] = _Call(span, recording, operation, model)
+        note.caller_traced = caller_traced
         if recording and spec is not None and spec.params:
             span.set_attributes(self._request_attributes(spec.params, spec.stream))
 
@@ -352,12 +359,13 @@ class Telemetry(Layer):
         note: _Call | None = call.notes.get(self)
         if note is None:
             return
-        parent = note.span if note.span is not None else self._trace.get_current_span()
-        if not (note.recording or parent.is_recording()):
+        if not note.recording and note.span is not None:
             # Nothing is recorded here: pass on the caller's trace context, if there is one.
-            if self._propagate and self._trace.get_current_span().get_span_context().is_valid:
+            if self._propagate and note.caller_traced:
                 self._inject(call.extra_headers)
             return
+        # Recording: under the call span, or under an outer GenAI span (then ``span`` is None).
+        parent = note.span if note.span is not None else self._trace.get_current_span()
         waited = time.perf_counter() - note.before
         if waited >= 0.001 and note.recording:  # another layer held the attempt back
             note.span.add_event("torouter.attempt.delayed", {"torouter.wait.seconds": waited})
@@ -454,6 +462,7 @@ class Telemetry(Layer):
 # -- reading the answer -------------------------------------------------------------------
 
 
+_INVALID: Any = None  # trace.INVALID_SPAN, set when a layer is built
 _TAIL = 16  # the chunks of a stream read for its finish reasons and usage
 
 
@@ -473,25 +482,27 @@ class _Facts:
         self.stream: Any = None  # the stream, when the result is one
 
     def read(self, result: Any, capture: bool) -> None:
-        if hasattr(result, "http_response") and hasattr(result, "parse"):  # RawResponse
+        # Type checks, not hasattr: a missing attribute of a pydantic model costs ~5 us.
+        if isinstance(result, RawResponse):
             result = result.parse()
-        chunks = getattr(result, "chunks", None)
-        if isinstance(chunks, list) and hasattr(result, "response"):  # a stream
+        if isinstance(result, _StreamBase):
             self.stream = result
-            self.read_chunks(chunks, capture)
+            self.read_chunks(result.chunks, capture)
             return
-        self.id = _str(getattr(result, "id", None))
-        self.model = _str(getattr(result, "model", None))
-        self._usage(getattr(result, "usage", None))
-        choices = getattr(result, "choices", None) or ()
+        fields = _fields(result)
+        self.id = _str(fields.get("id"))
+        self.model = _str(fields.get("model"))
+        self._usage(fields.get("usage"))
+        choices = fields.get("choices") or ()
         output = []
         for choice in choices:
-            reason = _str(getattr(choice, "finish_reason", None))
+            choice_fields = _fields(choice)
+            reason = _str(choice_fields.get("finish_reason"))
             if reason:
                 self.finish_reasons.append(reason)
             if capture:
-                message = getattr(choice, "message", None)
-                output.append(_output_message(getattr(message, "content", None), reason))
+                message = _fields(choice_fields.get("message"))
+                output.append(_output_message(message.get("content"), reason))
         if capture and choices:
             self.output = output
 
@@ -501,19 +512,22 @@ class _Facts:
         texts: dict[int, list[str]] = {}
         reasons: dict[int, str] = {}
         if chunks:
-            self.id = _str(getattr(chunks[0], "id", None))
-            self.model = _str(getattr(chunks[0], "model", None))
+            first = _fields(chunks[0])
+            self.id = _str(first.get("id"))
+            self.model = _str(first.get("model"))
         for chunk in chunks if capture else chunks[-_TAIL:]:
-            usage = getattr(chunk, "usage", None)
+            fields = _fields(chunk)
+            usage = fields.get("usage")
             if usage is not None:
                 self._usage(usage)
-            for choice in getattr(chunk, "choices", None) or ():
-                index = getattr(choice, "index", 0) or 0
-                reason = _str(getattr(choice, "finish_reason", None))
+            for choice in fields.get("choices") or ():
+                choice_fields = _fields(choice)
+                index = choice_fields.get("index") or 0
+                reason = _str(choice_fields.get("finish_reason"))
                 if reason:
                     reasons[index] = reason
                 if capture:
-                    text = getattr(getattr(choice, "delta", None), "content", None)
+                    text = _fields(choice_fields.get("delta")).get("content")
                     if isinstance(text, str):
                         texts.setdefault(index, []).append(text)
         self.finish_reasons = [reasons[i] for i in sorted(reasons)]
@@ -524,8 +538,9 @@ class _Facts:
     def _usage(self, usage: Any) -> None:
         if usage is None:
             return
-        prompt = getattr(usage, "prompt_tokens", None)
-        completion = getattr(usage, "completion_tokens", None)
+        fields = _fields(usage)
+        prompt = fields.get("prompt_tokens")
+        completion = fields.get("completion_tokens")
         if isinstance(prompt, int):
             self.input_tokens = prompt
         if isinstance(completion, int):
@@ -552,6 +567,13 @@ def _stream_outcome(error: ToRouterError | None, stream: Any) -> str:
     if error is None:
         return "closed_early" if getattr(stream, "_closed_early", False) else "completed"
     return "interrupted" if isinstance(error, StreamInterrupted) else "failed"
+
+
+def _fields(model: object) -> dict[str, Any]:
+    """A pydantic model's declared fields (``{}`` for anything else), read without getattr:
+    a field a model lacks would cost a raised and caught AttributeError each time."""
+    fields = getattr(model, "__dict__", None)
+    return fields if isinstance(fields, dict) else {}
 
 
 def _str(value: object) -> str | None:
