@@ -6,8 +6,8 @@
     python benchmarks/telemetry.py --markdown
 
 Needs ``opentelemetry-sdk`` (the dev extra).  The same loopback server and block-interleaved
-measurement as ``run.py`` (client CPU per request or per chunk, ratios as medians of
-neighbouring blocks), for:
+measurement as ``run.py`` (client CPU per request, per chunk or per handled 401; ratios as
+medians of neighbouring blocks), for:
 
   inproc          (first) sync requests answered by an in-process httpx transport: no socket,
                   so the difference between the variants is torouter's own CPU, with far less
@@ -92,6 +92,7 @@ def variants() -> tuple[list[Variant], Any]:
 
 METRICS = {"sync": "sync request, CPU µs", "async": "async request at c=50, CPU µs",
            "stream": "stream, CPU µs per chunk",
+           "error": "handled 401 (max_retries=0), CPU µs",
            "inproc": "sync request, in-process transport (no socket), CPU µs"}
 
 
@@ -155,7 +156,8 @@ def report(res: Results, names: list[str], markdown: bool) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenarios", default="inproc,sync,async,stream")
+    ap.add_argument("--scenarios", default="inproc,sync,async,stream,error")
+    ap.add_argument("--errors", type=int, default=400)
     ap.add_argument("--inproc-requests", type=int, default=6000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1200)
@@ -170,7 +172,7 @@ def main() -> None:
     if args.quick:
         args.rounds, args.requests, args.async_requests = 1, 400, 800
         args.streams, args.chunks, args.blocks = 2, 1000, 4
-        args.inproc_requests = 2000
+        args.inproc_requests, args.errors = 2000, 200
 
     chosen, exporter = variants()
     names = [v.name for v in chosen]
@@ -192,6 +194,10 @@ def main() -> None:
             if "async" in scenarios:
                 bench_async(chosen, server, res, args.async_requests, args.concurrency,
                             args.blocks)
+                exporter.clear()
+            if "error" in scenarios:
+                bench_sync(chosen, server, res, args.errors, args.blocks, metric="error",
+                           prefix="/status/401")
                 exporter.clear()
             if "stream" in scenarios:
                 bench_stream(chosen, server, res, args.streams, args.chunks)
