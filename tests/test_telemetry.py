@@ -446,6 +446,18 @@ async def test_the_key_is_in_no_exported_attribute_or_event(kind: str, otel: Ote
     assert "sk-" in text  # the masked form is there: the test looked at the right text
 
 
+async def test_url_full_never_carries_credentials_of_the_base_url(otel: Otel) -> None:
+    gateway = Gateway((200, completion()))
+    http = httpx.Client(transport=httpx.MockTransport(gateway))
+    client = torouter.ToRouter(api_key=KEY, base_url="http://user:hunter2@127.0.0.1:9/v1",
+                               http_client=http, tracer_provider=otel.tracer_provider,
+                               meter_provider=otel.meter_provider)
+    client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+    (attempt,) = otel.attempt_spans()
+    assert attempt.attributes["url.full"] == "http://127.0.0.1:9/v1/chat/completions"
+    assert "hunter2" not in everything_exported(otel)
+
+
 # -- context propagation ----------------------------------------------------------------------
 
 
