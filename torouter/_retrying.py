@@ -152,6 +152,11 @@ class CallRetryState:
         )
         return error
 
+    def give_up(self, reason: str) -> None:
+        """No further attempt, whatever the policy says (e.g. the client was closed)."""
+        self._expired = True
+        self.stop_reason = reason
+
     def succeeded(self) -> int:
         """Record a success: refund the budget; return the number of retries it took."""
         if self.budget is not None:
