@@ -256,6 +256,14 @@ class BaseClient(Generic[HttpT]):
                 continue
             cut_socket(sock)
 
+    def _loop_ended(self) -> bool:
+        """Whether the event loop the async pool was last used on has ended."""
+        ref = self._loop_ref
+        if ref is None:
+            return False
+        loop = ref()
+        return loop is None or bool(loop.is_closed())
+
     def _rebind_loop(self, loop: Any, call: CallRetryState) -> None:
         """An async call runs on ``loop``: decide what to do with connections made on another.
 

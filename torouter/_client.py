@@ -224,7 +224,13 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
         on it fail at once with ``APIConnectionError``."""
         if self._owns_http:
             self._closing = True
-            await self._http.aclose()
+            try:
+                await self._http.aclose()
+            except RuntimeError:
+                if not self._loop_ended():
+                    raise
+                # The pool's connections belong to an event loop that has ended: they are
+                # gone with it and cannot be closed from this one (the client is closed).
 
     aclose = close
 
