@@ -98,10 +98,9 @@ def test_keepalives_after_the_first_chunk_do_not_reset_the_idle_timer_sync(
     got: list[str] = []
     with make_sync(server.base_url, timeout=30.0, stream_idle_timeout=DEADLINE) as client:
         start = time.monotonic()
-        with pytest.raises(StreamIdleTimeout) as info:
-            with client.chat.completions.create(model="m", messages=MESSAGES,
-                                                stream=True) as stream:
-                got.extend(c.choices[0].delta.content for c in stream)
+        with pytest.raises(StreamIdleTimeout) as info, client.chat.completions.create(
+                model="m", messages=MESSAGES, stream=True) as stream:
+            got.extend(c.choices[0].delta.content for c in stream)
         elapsed = time.monotonic() - start
     assert got == ["t0"]
     assert info.value.text == "t0"  # the partial answer travels with the error
@@ -135,9 +134,8 @@ def test_a_stalled_body_after_late_headers_ends_at_the_deadline_not_twice_it(
     # fresh full timeout (the call used to take almost twice its deadline).
     server.handler = fs.late_headers_then_stall(0.28)
     with make_sync(server.base_url, deadline=DEADLINE, timeout=DEADLINE,
-                   stream_idle_timeout=None) as client:
-        with pytest.raises(APITimeoutError) as info:
-            client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+                   stream_idle_timeout=None) as client, pytest.raises(APITimeoutError) as info:
+        client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
     assert type(info.value) is APITimeoutError
     assert "first chunk" in info.value.message
 
