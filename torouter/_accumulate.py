@@ -142,34 +142,40 @@ class CompletionAccumulator:
         self.count = 0
 
     def add(self, chunk: Any) -> None:
-        """Fold one chunk (a ``ChatCompletionChunk``, or any object of that shape) in."""
+        """Fold one chunk (a ``ChatCompletionChunk``, or any object of that shape) in.
+
+        This runs for every chunk of every stream: kept flat on purpose (no helper calls on
+        the common path of one text delta).
+        """
         self.count += 1
         if self.id is None:
             self._first_seen(chunk)
-        usage = getattr(chunk, "usage", None)
+        usage = chunk.usage
         if usage is not None:
             self.usage = usage
-        for c in getattr(chunk, "choices", None) or ():
-            index = c.index
-            choice = self.choices.get(index)
+        choices = self.choices
+        for c in chunk.choices:
+            choice = choices.get(c.index)
             if choice is None:
-                choice = self.choices[index] = ChoiceAccumulator(index)
+                choice = choices[c.index] = ChoiceAccumulator(c.index)
             d = c.delta
             text = d.content
             if text is not None:
-                if choice._content is None:
-                    choice._content = _Text()
-                choice._content.add(text)
-            text = d.reasoning_content
-            if text is not None:
+                held = choice._content
+                if held is None:
+                    choice._content = held = _Text()
+                parts = held._parts
+                parts.append(text)
+                if len(parts) >= _COMPACT_AT:
+                    held._parts = ["".join(parts)]
+            if d.reasoning_content is not None:
                 if choice._reasoning is None:
                     choice._reasoning = _Text()
-                choice._reasoning.add(text)
-            text = d.refusal
-            if text is not None:
+                choice._reasoning.add(d.reasoning_content)
+            if d.refusal is not None:
                 if choice._refusal is None:
                     choice._refusal = _Text()
-                choice._refusal.add(text)
+                choice._refusal.add(d.refusal)
             if d.role is not None:
                 choice.role = d.role
             if d.tool_calls:

@@ -681,7 +681,10 @@ class Stream(_StreamBase[T]):
     def _chunks(self) -> Generator[T, None, None]:
         state = self._state
         response = self.response
-        take = state.take
+        # Chunks are folded into the snapshot as they are handed over (the bound method of
+        # the accumulator itself unless chunk objects are kept too: one call less per chunk).
+        take = state.take if state.chunks is not None else state.acc.add
+        clock = state._clock
         try:
             try:
                 it = response.iter_bytes()
@@ -692,7 +695,8 @@ class Stream(_StreamBase[T]):
                         for item in items:
                             take(item)
                             yield item
-                        state.resume()
+                        state._last_data = clock()  # state.resume(), inlined (per chunk)
+                        state.waiting = True
                     if state.done or state.error is not None or state.closed:
                         break
                 else:
@@ -802,7 +806,10 @@ class AsyncStream(_StreamBase[T]):
     async def _chunks(self) -> AsyncGenerator[T, None]:
         state = self._state
         response = self.response
-        take = state.take
+        # Chunks are folded into the snapshot as they are handed over (the bound method of
+        # the accumulator itself unless chunk objects are kept too: one call less per chunk).
+        take = state.take if state.chunks is not None else state.acc.add
+        clock = state._clock
         try:
             try:
                 it = response.aiter_bytes()
@@ -813,7 +820,8 @@ class AsyncStream(_StreamBase[T]):
                         for item in items:
                             take(item)
                             yield item
-                        state.resume()
+                        state._last_data = clock()  # state.resume(), inlined (per chunk)
+                        state.waiting = True
                     if state.done or state.error is not None or state.closed:
                         break
                 else:
