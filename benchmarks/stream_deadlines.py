@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 import statistics
 import sys
@@ -37,8 +38,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import torouter  # noqa: E402
-from reliability import faultserver as fs  # noqa: E402
+from reliability import faultserver as fs
+
+import torouter
 
 KEY = "sk-bench-deadlines-0123456789"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -78,10 +80,8 @@ class FullBacklog:
         for _ in range(8):
             s = socket.socket()
             s.setblocking(False)
-            try:
+            with contextlib.suppress(BlockingIOError):
                 s.connect(("127.0.0.1", self.port))
-            except BlockingIOError:
-                pass
             self.fillers.append(s)
         time.sleep(0.05)
 
@@ -273,9 +273,10 @@ def main() -> None:
             for kind, timer in (("sync", time_sync), ("async", time_async)):
                 if handler is None:
                     backlog = FullBacklog()
+                    url = backlog.base_url
                     try:
                         times, outcomes = measure(args.runs, lambda: timer(  # noqa: B023
-                            backlog.base_url, deadline=DEADLINE, stream_idle_timeout=None))
+                            url, deadline=DEADLINE, stream_idle_timeout=None))
                     finally:
                         backlog.close()
                 else:
