@@ -276,7 +276,7 @@ def main() -> None:
                     url = backlog.base_url
                     try:
                         times, outcomes = measure(args.runs, lambda: timer(  # noqa: B023
-                            url, deadline=DEADLINE, stream_idle_timeout=None))
+                            url, deadline=DEADLINE, stream_idle_timeout=None))  # noqa: B023
                     finally:
                         backlog.close()
                 else:
