@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import socket
 import statistics
 import sys
@@ -320,8 +321,10 @@ def main() -> None:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for r in [header, *rows]:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
     print(f"\n{args.runs} runs each; torouter {torouter.__version__}; python "
-          f"{sys.version.split()[0]}")
+          f"{sys.version.split()[0]}; {os.cpu_count()} CPUs, load average "
+          + " ".join(f"{x:.1f}" if isinstance(x, float) else x for x in load))
 
 
 if __name__ == "__main__":
