@@ -743,7 +743,14 @@ class Stream(_StreamBase[T]):
             first, self._first = self._first, _MISSING
             if first is not _MISSING:
                 yield first
-            yield from self._gen
+            try:
+                yield from self._gen
+            except ValueError:
+                # close() from another thread was finishing the generator just as this thread
+                # asked for the next chunk ("generator already executing"): the quiet end the
+                # caller asked for, not an error.
+                if not self._state.closed:
+                    raise
         finally:
             self.close()
 
