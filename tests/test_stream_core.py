@@ -465,3 +465,21 @@ def test_an_async_failure_after_done_gives_no_error() -> None:
         return got
 
     assert asyncio.run(run()) == ["hi"]
+
+
+def test_what_a_stream_hands_out_holds_no_key_and_pickles() -> None:
+    import pickle
+
+    sync, _ = _clients(HELLO[:2])
+    seen: list[StreamOutcome] = []
+    _record(sync, seen)
+    stream = sync.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    with pytest.raises(torouter.StreamInterrupted) as info:
+        for _ in stream:
+            pass
+    err = info.value
+    copy = pickle.loads(pickle.dumps(err))
+    assert copy.text == "Hello" and copy.partial == err.partial
+    for text in (repr(err), str(err), repr(seen[0]), repr(stream), repr(err.partial),
+                 repr(stream.current_completion_snapshot)):
+        assert KEY not in text and KEY[8:20] not in text
