@@ -598,7 +598,9 @@ class BaseClient(Generic[HttpT]):
                 headers = headers.copy()
                 headers.update(call.extra_headers)
             return http.build_request(spec.method, self._base + spec.path, content=spec.body,
-                                      headers=headers, timeout=timeout)
+                                      headers=headers, timeout=timeout,
+                                      extensions=None if self._trace is None
+                                      else {"trace": self._trace})
         except (httpx.HTTPError, UnicodeError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(
                 f"cannot build the request: {type(exc).__name__}: {exc}") from None
