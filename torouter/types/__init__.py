@@ -3,11 +3,18 @@
 Response models (pydantic, lenient, unknown fields kept; all subclass :class:`BaseModel`):
 
 * chat completions: ``ChatCompletion``, ``Choice``, ``ChatCompletionMessage``,
-  ``ChatCompletionMessageToolCall``, ``Function``, ``ChoiceLogprobs``,
-  ``ChatCompletionTokenLogprob``, ``TopLogprob``
+  ``ChoiceLogprobs``, ``ChatCompletionTokenLogprob``, ``TopLogprob``, ``ChatCompletionAudio``,
+  ``FunctionCall``, ``ChatCompletionModeration`` (``ModerationOutcome`` = ``ModerationResults``
+  | ``ModerationError`` | ``UnknownModeration``; ``ModerationResultBody``)
+* tool calls: ``ChatCompletionMessageToolCallUnion`` = ``ChatCompletionMessageFunctionToolCall``
+  (alias ``ChatCompletionMessageToolCall``, with ``Function``) |
+  ``ChatCompletionMessageCustomToolCall`` (with ``Custom``) |
+  ``ChatCompletionMessageUnknownToolCall`` (a type newer than this SDK, fields kept)
+* annotations: ``Annotation`` = ``AnnotationURLCitation`` (with ``URLCitation``) |
+  ``UnknownAnnotation``
 * usage: ``CompletionUsage``, ``CompletionTokensDetails``, ``PromptTokensDetails``
 * streaming: ``ChatCompletionChunk``, ``ChunkChoice``, ``ChoiceDelta``, ``ChoiceDeltaToolCall``,
-  ``ChoiceDeltaToolCallFunction``
+  ``ChoiceDeltaToolCallFunction``, ``ChoiceDeltaFunctionCall``
 * models: ``Model``, ``ModelList``
 * embeddings: ``CreateEmbeddingResponse``, ``Embedding``, ``EmbeddingUsage``
 
@@ -36,22 +43,40 @@ Request parameters (``TypedDict``\\ s and aliases, plain dicts at runtime):
 
 from ._base import BaseModel
 from .chat import (
+    Annotation,
+    AnnotationURLCitation,
     ChatCompletion,
+    ChatCompletionAudio,
     ChatCompletionChunk,
     ChatCompletionMessage,
+    ChatCompletionMessageCustomToolCall,
+    ChatCompletionMessageFunctionToolCall,
     ChatCompletionMessageToolCall,
+    ChatCompletionMessageToolCallUnion,
+    ChatCompletionMessageUnknownToolCall,
+    ChatCompletionModeration,
     ChatCompletionTokenLogprob,
     Choice,
     ChoiceDelta,
+    ChoiceDeltaFunctionCall,
     ChoiceDeltaToolCall,
     ChoiceDeltaToolCallFunction,
     ChoiceLogprobs,
     ChunkChoice,
     CompletionTokensDetails,
     CompletionUsage,
+    Custom,
     Function,
+    FunctionCall,
+    ModerationError,
+    ModerationOutcome,
+    ModerationResultBody,
+    ModerationResults,
     PromptTokensDetails,
     TopLogprob,
+    UnknownAnnotation,
+    UnknownModeration,
+    URLCitation,
 )
 from .chat_params import (
     COMPLETION_CREATE_PARAM_NAMES,
@@ -172,4 +197,22 @@ __all__ = [
     "CreateEmbeddingResponse",
     "Embedding",
     "EmbeddingUsage",
+    "Annotation",
+    "AnnotationURLCitation",
+    "ChatCompletionAudio",
+    "ChatCompletionMessageCustomToolCall",
+    "ChatCompletionMessageFunctionToolCall",
+    "ChatCompletionMessageToolCallUnion",
+    "ChatCompletionMessageUnknownToolCall",
+    "ChatCompletionModeration",
+    "ChoiceDeltaFunctionCall",
+    "Custom",
+    "FunctionCall",
+    "ModerationError",
+    "ModerationOutcome",
+    "ModerationResultBody",
+    "ModerationResults",
+    "URLCitation",
+    "UnknownAnnotation",
+    "UnknownModeration",
 ]
