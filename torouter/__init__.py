@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         DEFAULT_MAX_RETRIES,
         DEFAULT_STREAM_IDLE_TIMEOUT,
         DEFAULT_TIMEOUT,
+        ClientOptions,
     )
     from ._budget import RetryBudget
     from ._client import AsyncToRouter, ToRouter
@@ -70,7 +71,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
 # from its module on first access (PEP 562 ``__getattr__`` below), then kept in this module.
 _MODULES = {
     "._base_client": "DEFAULT_BASE_URL DEFAULT_DEADLINE DEFAULT_MAX_RETRIES "
-                     "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT",
+                     "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT ClientOptions",
     "._budget": "RetryBudget",
     "._client": "AsyncToRouter ToRouter",
     "._errors": "ERROR_CATALOG AccessDenied APIConnectionError ApiKeyInQueryDeprecated "
@@ -87,6 +88,9 @@ _MODULES = {
     "._streaming": "AsyncStream Stream",
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
+# Public subpackages reachable as attributes (``torouter.types``, ``torouter.testing``) without
+# importing them first; imported on first access.
+_SUBMODULES = frozenset({"types", "testing", "resources"})
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -111,6 +115,7 @@ __all__ = [
     "BadRequestError",
     "BillingError",
     "CatalogEntry",
+    "ClientOptions",
     "InsufficientBalance",
     "InternalServerError",
     "InvalidApiKey",
@@ -149,15 +154,15 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
 
     def __getattr__(name: str) -> Any:
         """Import a public name on first use (``torouter.ToRouter``, ``from torouter import X``)."""
-        if name == "types":
-            from . import types
+        from importlib import import_module
 
-            return types
+        if name in _SUBMODULES:
+            # import_module, not ``from . import types``: that statement looks the name up on
+            # this package first, which calls this function again (RecursionError).
+            return import_module(f"{__name__}.{name}")  # the import binds it in globals()
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module 'torouter' has no attribute {name!r}")
-        from importlib import import_module
-
         value = getattr(import_module(module, __name__), name)
         globals()[name] = value
         return value

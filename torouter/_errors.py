@@ -112,7 +112,10 @@ class ToRouterError(Exception):
     """
 
     #: What this kind of failure means and what to do (class defaults, from ERROR_CATALOG).
-    default_hint: ClassVar[str | None] = None
+    #: Every class has one, so ``err.hint`` is always a ``str``.
+    default_hint: ClassVar[str] = (
+        "Read the message; `torouter explain <ErrorClass>` describes every error class."
+    )
     default_doc_url: ClassVar[str | None] = None
 
     message: str
@@ -150,8 +153,8 @@ class ToRouterError(Exception):
         self._doc_url = doc_url
 
     @property
-    def hint(self) -> str | None:
-        """What the user should do about this error."""
+    def hint(self) -> str:
+        """What the user should do about this error (never empty)."""
         return self._hint if self._hint is not None else self.default_hint
 
     @property
@@ -495,7 +498,7 @@ class CatalogEntry:
         return self.cls.__name__
 
     @property
-    def hint(self) -> str | None:
+    def hint(self) -> str:
         return self.cls.default_hint
 
     @property

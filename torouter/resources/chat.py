@@ -91,10 +91,20 @@ class CompletionsWithRawResponse:
     def __init__(self, client: ToRouter) -> None:
         self._client = client
 
-    def create(self, *, stream: bool = False, **params: Unpack[ChatCreateArgs]) -> RawResponse[Any]:
+    @overload
+    def create(self, *, stream: Literal[False] = False,
+               **params: Unpack[ChatCreateArgs]) -> RawResponse[ChatCompletion]: ...
+    @overload
+    def create(self, *, stream: Literal[True],
+               **params: Unpack[ChatCreateArgs]) -> RawResponse[Stream[ChatCompletionChunk]]: ...
+    @overload
+    def create(self, *, stream: bool, **params: Unpack[ChatCreateArgs]
+               ) -> RawResponse[ChatCompletion] | RawResponse[Stream[ChatCompletionChunk]]: ...
+    def create(self, *, stream: bool = False, **params: Unpack[ChatCreateArgs]
+               ) -> RawResponse[ChatCompletion] | RawResponse[Stream[ChatCompletionChunk]]:
         """Like ``create``; ``.parse()`` gives the ChatCompletion (or the Stream)."""
-        result: RawResponse[Any] = self._client._request(_spec(stream, params, raw=True))
-        return result
+        result: Any = self._client._request(_spec(stream, params, raw=True))
+        return result  # type: ignore[no-any-return]
 
 
 class AsyncCompletions:
@@ -127,11 +137,22 @@ class AsyncCompletionsWithRawResponse:
     def __init__(self, client: AsyncToRouter) -> None:
         self._client = client
 
-    def create(self, *, stream: bool = False,
-               **params: Unpack[ChatCreateArgs]) -> Awaitable[RawResponse[Any]]:
+    @overload
+    def create(self, *, stream: Literal[False] = False,
+               **params: Unpack[ChatCreateArgs]) -> Awaitable[RawResponse[ChatCompletion]]: ...
+    @overload
+    def create(self, *, stream: Literal[True], **params: Unpack[ChatCreateArgs]
+               ) -> Awaitable[RawResponse[AsyncStream[ChatCompletionChunk]]]: ...
+    @overload
+    def create(self, *, stream: bool, **params: Unpack[ChatCreateArgs]
+               ) -> Awaitable[RawResponse[ChatCompletion]
+                              | RawResponse[AsyncStream[ChatCompletionChunk]]]: ...
+    def create(self, *, stream: bool = False, **params: Unpack[ChatCreateArgs]
+               ) -> Awaitable[RawResponse[ChatCompletion]
+                              | RawResponse[AsyncStream[ChatCompletionChunk]]]:
         """Like ``create``; ``.parse()`` gives the ChatCompletion (or the AsyncStream)."""
-        result: Awaitable[RawResponse[Any]] = self._client._request(_spec(stream, params, raw=True))
-        return result
+        result: Any = self._client._request(_spec(stream, params, raw=True))
+        return result  # type: ignore[no-any-return]
 
 
 class Chat:
