@@ -38,14 +38,18 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         BadRequestError,
         BillingError,
         CatalogEntry,
+        ContentFilterFinishReasonError,
         InsufficientBalance,
         InternalServerError,
         InvalidApiKey,
         InvalidArgumentError,
         KeyDisabled,
         KeyExpired,
+        LengthFinishReasonError,
         NoEligibleChannel,
         NotFoundError,
+        OutputError,
+        OutputValidationError,
         PermissionDeniedError,
         QuotaExhausted,
         RateLimited,
@@ -62,6 +66,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         UserInactive,
         UserNotFound,
     )
+    from ._parsing import pydantic_function_tool
     from ._response import RawResponse
     from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy, RetryRule
     from ._retrying import Attempt
@@ -78,10 +83,13 @@ _MODULES = {
                 "ApiKeyRequired APIResponseValidationError APIStatusError APITimeoutError "
                 "AuthenticationError BadRequestError BillingError CatalogEntry "
                 "InsufficientBalance InternalServerError InvalidApiKey InvalidArgumentError "
-                "KeyDisabled KeyExpired NoEligibleChannel NotFoundError PermissionDeniedError "
+                "KeyDisabled KeyExpired LengthFinishReasonError ContentFilterFinishReasonError "
+                "OutputError OutputValidationError NoEligibleChannel NotFoundError "
+                "PermissionDeniedError "
                 "QuotaExhausted RateLimited RateLimitError StreamDecodeError StreamIdleTimeout "
                 "StreamInterrupted SubscriptionInvalid SubscriptionNotFound ToRouterError "
                 "UpstreamTimeout UpstreamUnavailable UsageLimitExceeded UserInactive UserNotFound",
+    "._parsing": "pydantic_function_tool",
     "._response": "RawResponse",
     "._retry": "DEFAULT_RETRY_POLICY Backoff RetryPolicy RetryRule",
     "._retrying": "Attempt",
@@ -122,6 +130,10 @@ __all__ = [
     "InvalidArgumentError",
     "KeyDisabled",
     "KeyExpired",
+    "LengthFinishReasonError",
+    "ContentFilterFinishReasonError",
+    "OutputError",
+    "OutputValidationError",
     "NoEligibleChannel",
     "NotFoundError",
     "PermissionDeniedError",
@@ -146,6 +158,7 @@ __all__ = [
     "UserInactive",
     "UserNotFound",
     "__version__",
+    "pydantic_function_tool",
     "types",
 ]
 

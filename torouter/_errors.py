@@ -10,6 +10,10 @@ Every failure the SDK reports is a :class:`ToRouterError`.  The tree::
     │       └── StreamIdleTimeout     ... the gateway went silent too long (an APITimeoutError too)
     ├── APIResponseValidationError    a 2xx whose body is not what the endpoint returns
     │   └── StreamDecodeError         a malformed or oversized server-sent event
+    ├── OutputError                   a valid completion that is not the structured output asked
+    │   ├── LengthFinishReasonError   finish_reason "length": cut off before the JSON was whole
+    │   ├── ContentFilterFinishReasonError  finish_reason "content_filter"
+    │   └── OutputValidationError     the content / tool arguments do not fit the pydantic model
     └── APIStatusError                any non-2xx response (and error events inside a stream)
         ├── BadRequestError           400, 413, 422
         │   └── ApiKeyInQueryDeprecated   api_key_in_query_deprecated
@@ -78,6 +82,10 @@ __all__ = [
     "InvalidArgumentError",
     "KeyDisabled",
     "KeyExpired",
+    "LengthFinishReasonError",
+    "ContentFilterFinishReasonError",
+    "OutputError",
+    "OutputValidationError",
     "NoEligibleChannel",
     "NotFoundError",
     "PermissionDeniedError",
@@ -270,6 +278,68 @@ class APIResponseValidationError(ToRouterError):
 
 class StreamDecodeError(APIResponseValidationError):
     """A server-sent event that is malformed, not JSON, or larger than the decoder's limit."""
+
+
+# --- structured outputs --------------------------------------------------------------------
+
+
+class OutputError(ToRouterError):
+    """The call succeeded, but its completion is not the structured output that was asked for.
+
+    ``completion`` is the whole :class:`~torouter.types.ChatCompletion` (nothing is lost) and
+    ``usage`` its token usage (billed all the same).  Raised by ``chat.completions.parse``;
+    never retried by the default policy (resending the same request usually fails the same way).
+    """
+
+    default_hint = (
+        "The completion is in err.completion and its usage in err.usage; adjust the prompt, "
+        "the model or max_completion_tokens and resend."
+    )
+
+    completion: Any
+    usage: Any
+
+    def __init__(self, message: str, *, completion: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.completion = completion
+        self.usage = getattr(completion, "usage", None)
+        if self.request_id is None:
+            self.request_id = getattr(completion, "request_id", None)
+
+
+class LengthFinishReasonError(OutputError):
+    """Generation stopped at the token limit (``finish_reason == "length"``), so the JSON is
+    incomplete."""
+
+    default_hint = (
+        "Raise max_completion_tokens (reasoning models spend tokens before answering) or ask "
+        "for a smaller object; err.completion and err.usage hold what came back."
+    )
+
+
+class ContentFilterFinishReasonError(OutputError):
+    """The provider's content filter stopped generation (``finish_reason == "content_filter"``)."""
+
+    default_hint = "Rephrase the request; the provider's content filter stopped the answer."
+
+
+class OutputValidationError(OutputError):
+    """The content (or a tool call's arguments) is not valid JSON for the requested model.
+
+    ``raw`` is the text that failed (the API key masked, should a model echo it); the pydantic
+    ``ValidationError`` is the ``__cause__``.
+    """
+
+    default_hint = (
+        "Use a model that supports strict structured outputs, or loosen the pydantic model; the "
+        "text is in err.raw and the pydantic error in err.__cause__."
+    )
+
+    raw: str
+
+    def __init__(self, message: str, *, raw: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.raw = raw
 
 
 # --- status errors -------------------------------------------------------------------------
@@ -551,6 +621,9 @@ ERROR_CATALOG: tuple[CatalogEntry, ...] = (
     _e(StreamInterrupted, [], [], "a stream stopped before [DONE]"),
     _e(StreamIdleTimeout, [], [], "a stream went silent too long"),
     _e(APIResponseValidationError, [], [], "a 2xx with an unexpected body"),
+    _e(LengthFinishReasonError, [], [], "parse(): the answer hit the token limit"),
+    _e(ContentFilterFinishReasonError, [], [], "parse(): the content filter stopped the answer"),
+    _e(OutputValidationError, [], [], "parse(): the answer does not fit the pydantic model"),
 )
 
 # Codes are matched case-insensitively; gateway codes win over generic upstream ones.

@@ -15,12 +15,16 @@ Response models (pydantic, lenient, unknown fields kept; all subclass :class:`Ba
 * usage: ``CompletionUsage``, ``CompletionTokensDetails``, ``PromptTokensDetails``
 * streaming: ``ChatCompletionChunk``, ``ChunkChoice``, ``ChoiceDelta``, ``ChoiceDeltaToolCall``,
   ``ChoiceDeltaToolCallFunction``, ``ChoiceDeltaFunctionCall``
+* structured outputs (``chat.completions.parse``): ``ParsedChatCompletion[T]``,
+  ``ParsedChoice[T]``, ``ParsedChatCompletionMessage[T]`` (``.parsed: T | None``),
+  ``ParsedToolCallUnion``, ``ParsedFunctionToolCall``, ``ParsedFunction`` (``.parsed_arguments``)
 * models: ``Model``, ``ModelList``
 * embeddings: ``CreateEmbeddingResponse``, ``Embedding``, ``EmbeddingUsage``
 
 Request parameters (``TypedDict``\\ s and aliases, plain dicts at runtime):
 
-* ``CompletionCreateParams``, ``EmbeddingCreateParams`` and their key sets
+* ``CompletionCreateParams`` (``CompletionParseParams``: the same without
+  ``response_format``), ``EmbeddingCreateParams`` and their key sets
   ``COMPLETION_CREATE_PARAM_NAMES``, ``EMBEDDING_CREATE_PARAM_NAMES``
 * messages: ``ChatCompletionMessageParam`` = ``ChatCompletionSystemMessageParam`` |
   ``ChatCompletionDeveloperMessageParam`` | ``ChatCompletionUserMessageParam`` |
@@ -105,6 +109,7 @@ from .chat_params import (
     ChatCompletionToolParam,
     ChatCompletionUserMessageParam,
     CompletionCreateParams,
+    CompletionParseParams,
     EmbeddingCreateParams,
     FileContentParam,
     FunctionCallParam,
@@ -130,6 +135,14 @@ from .embedding import (
 from .model import (
     Model,
     ModelList,
+)
+from .parsed import (
+    ParsedChatCompletion,
+    ParsedChatCompletionMessage,
+    ParsedChoice,
+    ParsedFunction,
+    ParsedFunctionToolCall,
+    ParsedToolCallUnion,
 )
 
 __all__ = [
@@ -175,6 +188,7 @@ __all__ = [
     "ChatCompletionToolParam",
     "ChatCompletionUserMessageParam",
     "CompletionCreateParams",
+    "CompletionParseParams",
     "EMBEDDING_CREATE_PARAM_NAMES",
     "EmbeddingCreateParams",
     "FileContentParam",
@@ -215,4 +229,10 @@ __all__ = [
     "URLCitation",
     "UnknownAnnotation",
     "UnknownModeration",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
+    "ParsedFunction",
+    "ParsedFunctionToolCall",
+    "ParsedToolCallUnion",
 ]
