@@ -73,7 +73,8 @@ def minimal_instance(schema: Any, root: Any = None, depth: int = 0) -> Any:
             for name in schema.get("required", [])
         }
     if kind == "array":
-        count = int(schema.get("minItems", 0))
+        # one item (more if minItems says so): as small as valid, but not empty-looking
+        count = max(int(schema.get("minItems", 0)), min(1, int(schema.get("maxItems", 1))))
         return [minimal_instance(schema.get("items", {}), root, depth + 1) for _ in range(count)]
     if kind == "string":
         text = _FORMATS.get(schema.get("format", ""), "example")
