@@ -295,6 +295,7 @@ class OutputError(ToRouterError):
         "The completion is in err.completion and its usage in err.usage; adjust the prompt, "
         "the model or max_completion_tokens and resend."
     )
+    default_doc_url = f"{DOCS}/troubleshooting/errors"
 
     completion: Any
     usage: Any
@@ -621,6 +622,7 @@ ERROR_CATALOG: tuple[CatalogEntry, ...] = (
     _e(StreamInterrupted, [], [], "a stream stopped before [DONE]"),
     _e(StreamIdleTimeout, [], [], "a stream went silent too long"),
     _e(APIResponseValidationError, [], [], "a 2xx with an unexpected body"),
+    _e(OutputError, [], [], "parse(): the answer is not the structured output asked for"),
     _e(LengthFinishReasonError, [], [], "parse(): the answer hit the token limit"),
     _e(ContentFilterFinishReasonError, [], [], "parse(): the content filter stopped the answer"),
     _e(OutputValidationError, [], [], "parse(): the answer does not fit the pydantic model"),
