@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import traceback
 from typing import Any, Literal
 
 import httpx
@@ -224,7 +225,12 @@ def test_invalid_output_is_a_typed_error_without_the_key(
     assert err.usage is not None and err.completion is not None
     assert err.raw.startswith('{"final_answer": 3, "echo": "sk-')
     assert not err.retryable and len(torouter_gateway.requests) == 1
-    for text_form in (str(err), repr(err), err.raw, str(err.__cause__),
+    assert err.__traceback__ is not None
+    sdk_frames = err.__traceback__.tb_next  # skip this test's frame: it holds the key itself
+    rendered = "".join(traceback.TracebackException(
+        type(err), err, sdk_frames, capture_locals=True).format())
+    assert "self = <" in rendered and "parse" in rendered  # SDK locals really were rendered
+    for text_form in (str(err), repr(err), err.raw, str(err.__cause__), rendered,
                       err.completion.model_dump_json(), pickle.dumps(err).decode("latin-1")):
         assert torouter_key not in text_form
     assert "MathAnswer" in str(err) and err.hint

@@ -180,6 +180,36 @@ def parse_chat_completion(
 
     A refusal (``message.refusal`` set) is not an error: ``parsed`` is ``None``.
     """
+    outcome = _judge(completion, response_format, tools, redact)
+    if isinstance(outcome, OutputError):
+        # Raised here, with the completion and the secrets dropped from this frame: a traceback
+        # rendered with its locals (``capture_locals``, Sentry) then shows neither the key nor
+        # an unmasked text that echoes it.
+        del completion, redact
+        raise outcome
+    return outcome
+
+
+def _judge(
+    completion: ChatCompletion,
+    response_format: type[M] | None,
+    tools: Iterable[Mapping[str, Any]] | None,
+    redact: Sequence[str],
+) -> ParsedChatCompletion[M] | OutputError:
+    """``parse_chat_completion``'s work; an :class:`OutputError` is returned, not raised."""
+    try:
+        return _parse(completion, response_format, tools, redact)
+    except OutputError as err:
+        err.__traceback__ = None
+        return err
+
+
+def _parse(
+    completion: ChatCompletion,
+    response_format: type[M] | None,
+    tools: Iterable[Mapping[str, Any]] | None,
+    redact: Sequence[str],
+) -> ParsedChatCompletion[M]:
     by_tool = _tool_models(tools)
     parsed_choices: list[dict[str, Any]] = []
     for choice in completion.choices:

@@ -137,9 +137,9 @@ class Completions:
         ``ContentFilterFinishReasonError``, ``OutputValidationError``) carrying the completion.
         """
         spec, tools = _parse_spec(params, response_format)
-        completion: ChatCompletion = self._client._request(spec)
-        return parse_chat_completion(completion, response_format=response_format, tools=tools,
-                                     redact=(self._client.api_key.get_secret_value(),))
+        # the completion is never bound to a local here (see parse_chat_completion)
+        return parse_chat_completion(self._client._request(spec), response_format=response_format,
+                                     tools=tools, redact=(self._client.api_key.get_secret_value(),))
 
 
 class CompletionsWithRawResponse:
@@ -196,8 +196,8 @@ class AsyncCompletions:
                     **params: Unpack[ChatParseArgs]) -> ParsedChatCompletion[Any]:
         """Structured outputs (see the sync ``parse``)."""
         spec, tools = _parse_spec(params, response_format)
-        completion: ChatCompletion = await self._client._request(spec)
-        return parse_chat_completion(completion, response_format=response_format, tools=tools,
+        return parse_chat_completion(await self._client._request(spec),
+                                     response_format=response_format, tools=tools,
                                      redact=(self._client.api_key.get_secret_value(),))
 
 
