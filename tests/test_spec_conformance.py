@@ -76,6 +76,12 @@ def _openapi_to_jsonschema(node: Any, seen: tuple[str, ...] = ()) -> Any:
     }
     if out.get("format") == "unixtime":  # an OpenAI-specific format: an integer
         del out["format"]
+    # Small collections (a subset of what the spec allows): nested arrays of logprobs and maps
+    # of moderation scores otherwise make each example slow to draw, not more telling.
+    if out.get("type") == "array":
+        out.setdefault("maxItems", 2)
+    if out.get("type") == "object" and "additionalProperties" in out:
+        out.setdefault("maxProperties", 2)
     if node.get("nullable"):
         return {"anyOf": [out, {"type": "null"}]}
     return out
