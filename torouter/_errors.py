@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ._retrying import Attempt
+    from .types.chat import ChatCompletion, ChatCompletionChunk, CompletionUsage
 
 __all__ = [
     "ERROR_CATALOG",
@@ -254,7 +255,7 @@ class StreamInterrupted(APIConnectionError):
         "The partial output is in err.chunks; resend the request to get a complete answer."
     )
 
-    chunks: list[Any]
+    chunks: list[ChatCompletionChunk]
 
     def __init__(self, message: str, *, chunks: Sequence[Any] = (), **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -297,13 +298,14 @@ class OutputError(ToRouterError):
     )
     default_doc_url = f"{DOCS}/troubleshooting/errors"
 
-    completion: Any
-    usage: Any
+    completion: ChatCompletion | None
+    usage: CompletionUsage | None
 
-    def __init__(self, message: str, *, completion: Any = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, completion: ChatCompletion | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.completion = completion
-        self.usage = getattr(completion, "usage", None)
+        self.usage = None if completion is None else completion.usage
         if self.request_id is None:
             self.request_id = getattr(completion, "request_id", None)
 

@@ -61,6 +61,10 @@ def sync_user(client: torouter.ToRouter) -> str | None:
         fast.models.list()
     except torouter.OutputError as err:
         reveal_type(err.hint)
+        reveal_type(err.completion)
+        reveal_type(err.usage)
+    except torouter.StreamInterrupted as err:
+        reveal_type(err.chunks)
     answer = parsed.choices[0].message.parsed
     return answer.city if answer is not None else None
 
