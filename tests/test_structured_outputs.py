@@ -321,3 +321,25 @@ def test_docs_page_code_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "GetWeather example" in out
     assert '{"steps": "none"}' in out and "validation error" in out
     namespace["client"].close()
+
+
+def test_other_tool_calls_pass_through_parse() -> None:
+    """Custom, unknown and unrelated function calls are kept as they came, never an error."""
+    done = ChatCompletion.model_validate_json(_completion({"content": None, "tool_calls": [
+        {"id": "a", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}},
+        {"id": "b", "type": "web_search_call", "query": "oslo"},
+        {"id": "c", "type": "function", "function": {"name": "other", "arguments": "not json"}},
+        {"id": "d", "type": "function", "function": {"name": "GetWeather",
+                                                     "arguments": '{"city": "Oslo", "days": 3}'}},
+    ]}, "tool_calls"))
+    parsed = parse_chat_completion(done, tools=[torouter.pydantic_function_tool(GetWeather)])
+    calls = parsed.choices[0].message.tool_calls
+    assert calls is not None
+    custom, unknown, other, weather = calls
+    assert isinstance(custom, torouter.types.ChatCompletionMessageCustomToolCall)
+    assert isinstance(unknown, torouter.types.ChatCompletionMessageUnknownToolCall)
+    assert unknown.type == "web_search_call" and unknown.model_extra == {"query": "oslo"}
+    assert isinstance(other, torouter.types.ParsedFunctionToolCall)
+    assert other.function.parsed_arguments is None
+    assert isinstance(weather, torouter.types.ParsedFunctionToolCall)
+    assert weather.function.parsed_arguments == GetWeather(city="Oslo", days=3)

@@ -29,7 +29,7 @@ from ._errors import (
     mask_key,
 )
 from .types._base import set_response_info
-from .types.chat import ChatCompletion
+from .types.chat import ChatCompletion, ChatCompletionMessageFunctionToolCall
 from .types.chat_params import ChatCompletionToolParam, ResponseFormatJSONSchema
 from .types.parsed import ParsedChatCompletion
 
@@ -233,8 +233,8 @@ def _parse(
                                f"the content of {where}")
         data["message"]["parsed"] = parsed
         for i, call in enumerate(message.tool_calls or ()):
-            if call.type != "function" or not hasattr(call, "function"):
-                continue
+            if not isinstance(call, ChatCompletionMessageFunctionToolCall):
+                continue  # custom and unknown tool calls carry no JSON arguments
             spec = by_tool.get(call.function.name)
             if spec is None:
                 continue
