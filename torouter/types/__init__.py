@@ -18,6 +18,10 @@ Response models (pydantic, lenient, unknown fields kept; all subclass :class:`Ba
 * structured outputs (``chat.completions.parse``): ``ParsedChatCompletion[T]``,
   ``ParsedChoice[T]``, ``ParsedChatCompletionMessage[T]`` (``.parsed: T | None``),
   ``ParsedToolCallUnion``, ``ParsedFunctionToolCall``, ``ParsedFunction`` (``.parsed_arguments``)
+* stream helper events (frozen dataclasses with a literal ``type``): ``ChunkEvent``,
+  ``ContentDeltaEvent``, ``ContentDoneEvent``, ``ReasoningDeltaEvent``, ``RefusalDeltaEvent``,
+  ``RefusalDoneEvent``, ``ToolCallArgumentsDeltaEvent``, ``ToolCallArgumentsDoneEvent``; their
+  union ``ChatCompletionStreamEvent``
 * models: ``Model``, ``ModelList``
 * embeddings: ``CreateEmbeddingResponse``, ``Embedding``, ``EmbeddingUsage``
 
@@ -144,6 +148,17 @@ from .parsed import (
     ParsedFunctionToolCall,
     ParsedToolCallUnion,
 )
+from .stream_events import (
+    ChatCompletionStreamEvent,
+    ChunkEvent,
+    ContentDeltaEvent,
+    ContentDoneEvent,
+    ReasoningDeltaEvent,
+    RefusalDeltaEvent,
+    RefusalDoneEvent,
+    ToolCallArgumentsDeltaEvent,
+    ToolCallArgumentsDoneEvent,
+)
 
 __all__ = [
     "BaseModel",
@@ -206,6 +221,15 @@ __all__ = [
     "WebSearchLocationParam",
     "WebSearchOptionsParam",
     "WebSearchUserLocationParam",
+    "ChatCompletionStreamEvent",
+    "ChunkEvent",
+    "ContentDeltaEvent",
+    "ContentDoneEvent",
+    "ReasoningDeltaEvent",
+    "RefusalDeltaEvent",
+    "RefusalDoneEvent",
+    "ToolCallArgumentsDeltaEvent",
+    "ToolCallArgumentsDoneEvent",
     "Model",
     "ModelList",
     "CreateEmbeddingResponse",
