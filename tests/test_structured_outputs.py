@@ -343,3 +343,27 @@ def test_other_tool_calls_pass_through_parse() -> None:
     assert other.function.parsed_arguments is None
     assert isinstance(weather, torouter.types.ParsedFunctionToolCall)
     assert weather.function.parsed_arguments == GetWeather(city="Oslo", days=3)
+
+
+def test_parse_chat_completion_on_the_stream_helpers_final_completion(
+    torouter_client: torouter.ToRouter,
+) -> None:
+    """The seam for ``stream(response_format=Model)``: the helper's final completion (streamed
+    by the fake gateway as schema-valid JSON / tool calls) parses like a plain response."""
+    from torouter._parsing import response_format_param
+
+    with torouter_client.chat.completions.stream(
+        model=MODEL, messages=MESSAGES, response_format=response_format_param(MathAnswer)
+    ) as stream:
+        for _ in stream:
+            pass
+        done = stream.get_final_completion()
+    assert isinstance(parse_chat_completion(done, response_format=MathAnswer)
+                      .choices[0].message.parsed, MathAnswer)
+    tool = torouter.pydantic_function_tool(GetWeather)
+    with torouter_client.chat.completions.stream(model=MODEL, messages=MESSAGES,
+                                                 tools=[tool]) as stream:
+        done = stream.get_final_completion()
+    calls = parse_chat_completion(done, tools=[tool]).choices[0].message.tool_calls
+    assert calls is not None and isinstance(calls[0], torouter.types.ParsedFunctionToolCall)
+    assert isinstance(calls[0].function.parsed_arguments, GetWeather)
