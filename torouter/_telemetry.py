@@ -31,7 +31,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _redact
@@ -272,13 +272,16 @@ class Telemetry(Layer):
         genai = note.operation in GENAI_OPERATIONS
         facts = _Facts()
         result = call.result
+        capture = self._capture and note.recording
+        ended = call.stream_outcome  # a stream: how it ended, with the completion received
         stream_outcome = None
-        if result is not None:
-            facts.read(result, self._capture and note.recording)
-            if facts.stream is not None:
-                stream_outcome = _stream_outcome(error, facts.stream)
-        elif error is not None and isinstance(error, StreamInterrupted) and error.chunks:
-            facts.read_chunks(error.chunks, False)
+        if ended is not None:
+            facts.read(ended.snapshot, capture)
+            stream_outcome = _STREAM_OUTCOMES.get(ended.kind, ended.kind)
+            if ended.kind == "error" and not isinstance(error, StreamInterrupted):
+                stream_outcome = "failed"
+        elif result is not None:
+            facts.read(result, capture)
         metric_attrs: dict[str, Any] = {"gen_ai.provider.name": PROVIDER,
                                         "gen_ai.operation.name": note.operation,
                                         "server.address": self._address,
@@ -463,14 +466,12 @@ class Telemetry(Layer):
 
 
 _INVALID: Any = None  # trace.INVALID_SPAN, set when a layer is built
-_TAIL = 16  # the chunks of a stream read for its finish reasons and usage
 
 
 class _Facts:
-    """Response facts read from a result (a completion, embeddings, a stream's chunks)."""
+    """Response facts read from a result (a completion, embeddings, a stream's snapshot)."""
 
-    __slots__ = ("finish_reasons", "id", "input_tokens", "model", "output", "output_tokens",
-                 "stream")
+    __slots__ = ("finish_reasons", "id", "input_tokens", "model", "output", "output_tokens")
 
     def __init__(self) -> None:
         self.id: str | None = None
@@ -479,15 +480,12 @@ class _Facts:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.output: list[dict[str, Any]] | None = None
-        self.stream: Any = None  # the stream, when the result is one
 
     def read(self, result: Any, capture: bool) -> None:
         # Type checks, not hasattr: a missing attribute of a pydantic model costs ~5 us.
         if isinstance(result, RawResponse):
             result = result.parse()
-        if isinstance(result, _StreamBase):
-            self.stream = result
-            self.read_chunks(result.chunks, capture)
+        if isinstance(result, _StreamBase):  # read from its end's snapshot instead
             return
         fields = _fields(result)
         self.id = _str(fields.get("id"))
@@ -505,35 +503,6 @@ class _Facts:
                 output.append(_output_message(message.get("content"), reason))
         if capture and choices:
             self.output = output
-
-    def read_chunks(self, chunks: Sequence[Any], capture: bool) -> None:
-        """Id and model from the first chunk; finish reasons and usage from the last ones
-        (where a stream puts them: only content needs every chunk)."""
-        texts: dict[int, list[str]] = {}
-        reasons: dict[int, str] = {}
-        if chunks:
-            first = _fields(chunks[0])
-            self.id = _str(first.get("id"))
-            self.model = _str(first.get("model"))
-        for chunk in chunks if capture else chunks[-_TAIL:]:
-            fields = _fields(chunk)
-            usage = fields.get("usage")
-            if usage is not None:
-                self._usage(usage)
-            for choice in fields.get("choices") or ():
-                choice_fields = _fields(choice)
-                index = choice_fields.get("index") or 0
-                reason = _str(choice_fields.get("finish_reason"))
-                if reason:
-                    reasons[index] = reason
-                if capture:
-                    text = _fields(choice_fields.get("delta")).get("content")
-                    if isinstance(text, str):
-                        texts.setdefault(index, []).append(text)
-        self.finish_reasons = [reasons[i] for i in sorted(reasons)]
-        if capture:
-            self.output = [_output_message("".join(texts.get(i, ())), reasons.get(i))
-                           for i in sorted(set(texts) | set(reasons))]
 
     def _usage(self, usage: Any) -> None:
         if usage is None:
@@ -561,12 +530,8 @@ class _Facts:
         return out
 
 
-def _stream_outcome(error: ToRouterError | None, stream: Any) -> str:
-    """``completed``, ``closed_early`` (by its reader), ``interrupted`` (the connection or the
-    body was cut, or went idle) or ``failed`` (an error event)."""
-    if error is None:
-        return "closed_early" if getattr(stream, "_closed_early", False) else "completed"
-    return "interrupted" if isinstance(error, StreamInterrupted) else "failed"
+#: StreamOutcome.kind -> torouter.stream.outcome (an error that is not a cut: "failed").
+_STREAM_OUTCOMES = {"completed": "completed", "closed": "closed_early", "error": "interrupted"}
 
 
 def _fields(model: object) -> dict[str, Any]:
