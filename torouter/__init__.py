@@ -6,7 +6,7 @@
                                            messages=[{"role": "user", "content": "Hi"}])
     print(reply.choices[0].message.content, reply.request_id)
 
-Every failure is a :class:`ToRouterError`; see ``torouter._errors`` for the whole tree.
+Every failure is a :class:`ToRouterError`; the whole tree is in the docs (docs/errors.md).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -149,14 +149,13 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
 
     def __getattr__(name: str) -> Any:
         """Import a public name on first use (``torouter.ToRouter``, ``from torouter import X``)."""
-        if name == "types":
-            from . import types
+        from importlib import import_module
 
-            return types
+        if name == "types":  # not ``from . import types``: that asks this hook again, forever
+            return import_module(".types", __name__)
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module 'torouter' has no attribute {name!r}")
-        from importlib import import_module
 
         value = getattr(import_module(module, __name__), name)
         globals()[name] = value

@@ -5,6 +5,7 @@ send requests and read bodies, in their own sync or async way.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -60,6 +61,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 DEFAULT_DEADLINE = 900.0
 #: Longest silence allowed between two events of a stream.
 DEFAULT_STREAM_IDLE_TIMEOUT = 120.0
+_BASE_URL_HINT = f"Use the gateway's http(s) URL, e.g. {DEFAULT_BASE_URL} (/api/v1 works too)."
 DEFAULT_MAX_RETRIES = DEFAULT_RETRY_POLICY.max_retries  # the policy holds the real default
 #: Largest 2xx body read into memory; a larger one is an APIResponseValidationError (the size
 #: of a maximal embeddings batch in JSON floats fits).  Counted after gzip decoding.
@@ -250,10 +252,12 @@ class BaseClient(Generic[HttpT]):
         try:
             parsed = httpx.URL(str(url or DEFAULT_BASE_URL))
         except (httpx.InvalidURL, TypeError) as exc:
-            raise InvalidArgumentError(f"base_url is not a valid URL: {exc}") from None
+            raise InvalidArgumentError(f"base_url is not a valid URL: {exc}",
+                                       hint=_BASE_URL_HINT) from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise InvalidArgumentError(
-                f"base_url must be an http(s) URL with a host, e.g. {DEFAULT_BASE_URL}"
+                f"base_url must be an http(s) URL with a host, not {str(url)[:100]!r}",
+                hint=_BASE_URL_HINT,
             )
         if parsed.query or parsed.fragment:
             raise InvalidArgumentError(
@@ -291,7 +295,11 @@ class BaseClient(Generic[HttpT]):
 
         secret = api_key if api_key is not None else _secret(os.environ.get("TOROUTER_API_KEY"))
         if secret is None or not secret.get_secret_value().strip():
-            raise ApiKeyRequired("no API key configured (checked api_key= and TOROUTER_API_KEY)")
+            if api_key is not None:  # an explicit api_key= wins: the environment was not read
+                raise ApiKeyRequired("api_key= is empty (TOROUTER_API_KEY is not read when "
+                                     "api_key= is given)", status_code=None)
+            raise ApiKeyRequired("no API key: api_key= not given and TOROUTER_API_KEY is unset "
+                                 "or empty", status_code=None)
         secret = SecretStr(secret.get_secret_value().strip())
         if not _KEY_CHARS.fullmatch(secret.get_secret_value()):
             raise InvalidArgumentError(
@@ -359,7 +367,14 @@ class BaseClient(Generic[HttpT]):
         """A copy with ``overrides`` applied that shares the connection pool and budget."""
         unknown = set(overrides) - set(self._settings()) - {"http_client"}
         if unknown:
-            raise InvalidArgumentError(f"with_options() got unknown options: {sorted(unknown)}")
+            allowed = sorted(self._settings())
+            guesses = [difflib.get_close_matches(u, allowed, n=1) for u in sorted(unknown)]
+            guess = "; ".join(f"did you mean {g[0]!r}?" for g in guesses if g)
+            raise InvalidArgumentError(
+                f"with_options() got unknown options: {sorted(unknown)}"
+                + (f" ({guess})" if guess else ""),
+                hint="with_options() accepts: " + ", ".join(allowed) + ".",
+            )
         if "http_client" in overrides:
             raise InvalidArgumentError("with_options() shares the pool; http_client cannot change")
         settings = {**self._settings(), **overrides}
@@ -435,6 +450,9 @@ class BaseClient(Generic[HttpT]):
         )
         if 300 <= response.status_code < 400 and "location" in headers:
             err.message = f"unexpected redirect to {headers['location']} (not followed)"
+        elif response.status_code == 404 and not self._base_url.path.rstrip("/").endswith("/v1"):
+            err._hint = (f"The base URL {self._base} does not end in /v1: the API lives under "
+                         f".../v1 (e.g. {DEFAULT_BASE_URL}).")
         return call.failed(err)
 
     def _build(self, http: httpx.Client | httpx.AsyncClient, spec: RequestSpec[Any],

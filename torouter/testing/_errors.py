@@ -141,3 +141,8 @@ def error_body(
     if shape == "anthropic":
         return json.dumps({"type": "error", "error": inner}).encode()
     return json.dumps({"error": inner}).encode()
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

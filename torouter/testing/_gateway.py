@@ -607,3 +607,8 @@ class FakeGateway(KeyRing):
 
     def _hex(self, kind: str, n: int, length: int) -> str:
         return seeded_hex(self.seed, kind, n, length)
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

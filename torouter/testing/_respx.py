@@ -520,3 +520,8 @@ def instant_retries(client: ClientT) -> ClientT:
 
 def _sleep_nothing(seconds: float) -> None:
     return None
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -173,3 +173,8 @@ __all__ = [
     "Embedding",
     "EmbeddingUsage",
 ]
+
+
+from .._public import publish_package as _publish_package
+
+_publish_package(__name__)
