@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys = ap.add_argument_group("key and account state (applies to every printed key)")
     for name, text in _KEY_STATES.items():
         keys.add_argument("--" + name.replace("_", "-"), action="store_true", help=text)
+    keys.add_argument("--key-models", default="", metavar="MODEL,...",
+                      help="the printed key's model whitelist: other models get ACCESS_DENIED "
+                           "(403; model_not_allowed with --dialect limits)")
 
     up = ap.add_argument_group("upstream")
     up.add_argument("--model-down", action="append", default=[], type=_model_down,
@@ -138,6 +141,7 @@ def configure(args: argparse.Namespace) -> tuple[FakeGateway, list[str]]:
             enabled=not args.key_disabled,
             quota_usd=0.01 if args.over_quota else 0,
             windows=(int(args.rate_limit or 0), 0, 0),
+            models=args.key_models,
         )
 
     keys = [add(k) for k in args.key] or [add(None)]

@@ -17,8 +17,8 @@ __all__ = [
 Dialect = Literal["reference", "limits"]
 """Which documentation pages win where they contradict (§11 items 1-5).
 
-``"reference"``: the error-codes/errors pages [p1][p2]. ``"limits"``: the key-limit pages
-[p9][p16][p30] (plus [p5] for the balance status).
+``"reference"``: the error-codes/errors pages (p1, p2). ``"limits"``: the key-limit pages
+(p9, p16, p30; p5 for the balance status).
 """
 
 ErrorShape = Literal["openai", "anthropic", "gemini"]
