@@ -100,4 +100,5 @@ def test_docs_site_builds_strict_with_every_public_name(tmp_path: Path) -> None:
     for package in (torouter, torouter.types, torouter.testing):
         for name in package.__all__:
             if not name.startswith("_"):
-                assert f"{package.__name__}.{name}" in ids, f"{package.__name__}.{name} undocumented"
+                qualified = f"{package.__name__}.{name}"
+                assert qualified in ids, f"{qualified} is not in the API reference"
