@@ -1,4 +1,6 @@
-"""Every file in examples/ runs as a user would run it: no key, no network, exit code 0.
+"""Every file in examples/ runs as a user would run it: no key, no network, exit code 0, and
+under ``python -X dev -W error::ResourceWarning``: an example that leaves a client or a socket
+open fails.
 
 The examples start at once, in parallel (each is a fresh Python process), and each test then
 checks the lines a reader of that example relies on. The quickstart is the README's first
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
 SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py"]
+DEV = ["-X", "dev", "-W", "error::ResourceWarning"]  # unclosed clients and sockets fail
 
 
 @dataclass
@@ -51,17 +54,21 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def runs() -> Iterator[dict[str, Run]]:
     jobs: dict[str, tuple[list[str], dict[str, str]]] = {
-        name: ([sys.executable, str(EXAMPLES / name)], _env()) for name in SCRIPTS
+        name: ([sys.executable, *DEV, str(EXAMPLES / name)], _env()) for name in SCRIPTS
     }
     jobs["pytest"] = (
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        [sys.executable, *DEV, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          str(EXAMPLES / "test_your_app_example.py")],
         _env(),
     )
     jobs["real"] = (
-        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        [sys.executable, *DEV, str(EXAMPLES / "quickstart.py")],
         _env(TOROUTER_API_KEY=SECRET,
              TOROUTER_BASE_URL=f"http://127.0.0.1:{_refused_port()}/v1"),
+    )
+    jobs["demo-on-the-fake-gateway-cli"] = (  # the README's demo pointed at a local fake gateway
+        [sys.executable, *DEV, "-c", _DEMO_ON_A_LOCAL_GATEWAY],
+        _env(),
     )
     started = time.monotonic()
     procs = {
@@ -82,9 +89,25 @@ def runs() -> Iterator[dict[str, Run]]:
     yield results
 
 
+_DEMO_ON_A_LOCAL_GATEWAY = """
+import os, runpy, sys
+from torouter.testing import FakeGateway
+gateway = FakeGateway(reply="Bonjour")
+os.environ["TOROUTER_API_KEY"] = gateway.add_key()
+with gateway.serve() as server:
+    os.environ["TOROUTER_BASE_URL"] = server.base_url
+    sys.argv = ["quickstart.py"]
+    try:
+        runpy.run_path("examples/quickstart.py", run_name="__main__")
+    except SystemExit as exit:
+        print(f"exit {exit.code}")
+"""
+
+
 def ok(run: Run) -> str:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "ResourceWarning" not in run.stderr, run.stderr[-3000:]
     return run.stdout
 
 
@@ -114,12 +137,33 @@ def test_quickstart_with_a_key_uses_that_gateway_and_never_falls_back(
     run = runs["real"]
     assert run.returncode != 0
     first = run.stdout.splitlines()[0]
-    assert "REAL ToRouter gateway at http://127.0.0.1:" in first
+    # A local TOROUTER_BASE_URL is not "the REAL gateway"; the key is masked as the SDK does.
+    assert "using the gateway at http://127.0.0.1:" in first and "REAL" not in first
+    assert "not the real ToRouter one" in first
     assert "caught torouter.APIConnectionError" in run.stdout
     assert "not falling back to the fake gateway" in run.stdout
     assert "FAKE" not in run.stdout and "Bonjour" not in run.stdout
     assert SECRET not in run.stdout + run.stderr
-    assert "sk-...cdef" in first  # masked
+    assert "sk-…cdef" in first and "sk-...cdef" not in first
+    assert "ResourceWarning" not in run.stderr
+
+
+def test_quickstart_with_a_key_and_a_local_gateway_says_which_and_runs(
+    runs: dict[str, Run]
+) -> None:
+    out = ok(runs["demo-on-the-fake-gateway-cli"])
+    first = out.splitlines()[0]
+    assert "REAL" not in first and "using the gateway at http://127.0.0.1:" in first
+    assert "the failure demos need the built-in fake gateway" in out
+    assert "assistant: Bonjour" in out and "exit 0" in out
+
+
+def test_quickstart_says_real_only_for_the_real_gateway() -> None:
+    import runpy
+
+    demo = runpy.run_path(str(EXAMPLES / "quickstart.py"))
+    assert demo["masked"]("sk-fake-9e9c553580bd99b3256835518b0550c6") == "sk-…50c6"
+    assert demo["masked"]("sk-short") == "sk-…"
 
 
 def test_streaming_example(runs: dict[str, Run]) -> None:
@@ -158,6 +202,13 @@ def test_the_pytest_example_passes_with_the_plugin_loaded_from_its_entry_point(
     assert "8 passed" in out
 
 
+
+
+def test_every_example_ran_under_dev_mode_without_resource_warnings(
+    runs: dict[str, Run]
+) -> None:
+    for name, run in runs.items():
+        assert "ResourceWarning" not in run.stderr, (name, run.stderr[-3000:])
 
 
 def test_every_example_is_covered() -> None:
