@@ -217,6 +217,19 @@ def run_session(code: str, tmp: Path) -> list[tuple[Step, int, list[str]]]:
     return done
 
 
+_CLI_COMMAND = re.compile(r"^(python -m torouter\.testing\b|export TOROUTER_|torouter\b|"
+                          r"(TOROUTER_\w+=\S+ )+torouter\b)")
+
+
+def is_cli_session(code: str) -> bool:
+    """Only sessions of ``torouter`` commands are run (``pip install ...`` in a console block is
+    shown, never executed); a block that mixes both is a mistake the test reports."""
+    commands = [step.command for step in steps(code)]
+    cli = [bool(_CLI_COMMAND.match(c)) for c in commands]
+    assert all(cli) or not any(cli), f"console block mixes torouter and other commands: {commands}"
+    return bool(commands) and all(cli)
+
+
 CONSOLE = [(page, line, code) for page in PAGES for line, code in blocks(page, "console")]
 
 
@@ -224,6 +237,8 @@ CONSOLE = [(page, line, code) for page in PAGES for line, code in blocks(page, "
                          ids=[f"{p.name}:{n}" for p, n, _ in CONSOLE])
 def test_every_cli_example_prints_what_the_docs_show(page: Path, line: int, code: str,
                                                      tmp_path: Path) -> None:
+    if not is_cli_session(code):
+        pytest.skip("not a torouter session")
     for step, status, lines in run_session(code, tmp_path):
         expected = [normalize(x) for x in step.expected]
         actual = [normalize(x) for x in lines]
@@ -235,7 +250,7 @@ def test_every_cli_example_prints_what_the_docs_show(page: Path, line: int, code
 
 
 def test_the_docs_show_a_cli_example_of_each_failure_family() -> None:
-    shown = "\n".join(code for _, _, code in CONSOLE)
+    shown = "\n".join(code for _, _, code in CONSOLE if is_cli_session(code))
     for code in range(2, 10):
         assert f"exit {code}" in shown, f"no example ends with exit code {code}"
 
