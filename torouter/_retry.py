@@ -101,7 +101,9 @@ class RetryRule:
 class ResolvedRule:
     """A rule with every default filled in, for one concrete error class.
 
-    ``max_retries`` is 0 when ``retry`` is false; ``source`` is the class whose rule applies.
+    ``source`` is the class whose rule applies.  When ``retry`` is false, ``max_retries`` and
+    ``backoff`` say nothing about this class (the stop strategy still reads the count), so the
+    repr leaves them out.
     """
 
     retry: bool
@@ -204,8 +206,7 @@ class RetryPolicy:
             count = self.max_retries if rule.max_retries is None else rule.max_retries
             # max_retries=0 on the policy is the master switch: no class is retried.
             retry = rule.retry and count > 0 and self.max_retries > 0
-            resolved = ResolvedRule(retry, count if retry else 0, rule.backoff or self.backoff,
-                                    source)
+            resolved = ResolvedRule(retry, count, rule.backoff or self.backoff, source)
             cache[cls] = resolved
         return resolved
 
