@@ -214,3 +214,29 @@ def test_every_example_ran_under_dev_mode_without_resource_warnings(
 def test_every_example_is_covered() -> None:
     present = {p.name for p in EXAMPLES.glob("*.py")}
     assert present == {*SCRIPTS, "test_your_app_example.py"}
+
+
+_WITHOUT_DEV_TOOLS = """
+import runpy, sys
+
+class NoDevTools:  # what `pip install -e .` does not bring
+    blocked = {"pytest", "respx", "hypothesis", "openai", "mypy", "ruff", "httpx_aiohttp",
+               "mkdocs", "_pytest"}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.blocked:
+            raise ImportError(f"{name} is a dev tool: the demo must not need it")
+        return None
+
+sys.meta_path.insert(0, NoDevTools())
+sys.argv = ["quickstart.py"]
+runpy.run_path("examples/quickstart.py", run_name="__main__")
+"""
+
+
+def test_the_demo_needs_only_the_runtime_package() -> None:
+    # The README's first command installs `pip install -e .` (httpx, pydantic, tenacity) only.
+    proc = subprocess.run([sys.executable, "-c", _WITHOUT_DEV_TOOLS], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dev tool" not in proc.stderr and "assistant: Bonjour" in proc.stdout
