@@ -38,6 +38,8 @@ _CLI_WORDING: tuple[tuple[str, str], ...] = (
     ("Raise timeout= or deadline=", "Raise --timeout"),
     ("raise stream_idle_timeout= or resend", "resend"),
     ("The partial output is in err.chunks; resend", "The partial answer was printed; resend"),
+    ("The partial output is in err.partial / err.text; resend",
+     "The partial answer was printed; resend"),
     ("; see err.retry_after", " (the gateway's Retry-After is shown below, if it sent one)"),
     ("Use the gateway's http(s) URL", "Set --base-url or TOROUTER_BASE_URL to the gateway's URL"),
     ("Fix the argument named in the message", "Fix the setting named in the message"),
