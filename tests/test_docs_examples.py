@@ -1,8 +1,9 @@
 """Every example in README.md and docs/*.md runs, as shown (pages added later are covered too).
 
-* Every ``python`` code block runs against a fake gateway on a real 127.0.0.1 socket
+* The ``python`` code blocks of a page run in order, as one script (a later block may use what
+  an earlier one built), against a fake gateway on a real 127.0.0.1 socket
   (``TOROUTER_API_KEY`` / ``TOROUTER_BASE_URL`` point at it), one fresh interpreter per page under
-  ``python -X dev -W error::ResourceWarning``: a snippet that leaves a client open fails.
+  ``python -X dev -W error::ResourceWarning``: a page that leaves a client open fails.
 * Every ``console`` block is a terminal session.  When it starts with
   ``$ python -m torouter.testing FLAGS`` that server really starts with those flags; each later
   ``$ command`` runs in bash (``torouter`` is the CLI of this checkout) and its stdout and stderr
@@ -53,12 +54,12 @@ def _env(**extra: str) -> dict[str, str]:
 
 _RUNNER = textwrap.dedent("""
     import gc, json, sys
+    namespace = {"__name__": "__main__"}
     for label, code in json.load(sys.stdin):
-        namespace = {"__name__": "__main__"}
         exec(compile(code, label, "exec"), namespace)
-        namespace.clear()
-        gc.collect()  # an unclosed client's socket warns now, under this block's name
         print(f"--- ok {label}", flush=True)
+    namespace.clear()
+    gc.collect()  # an unclosed client's socket warns now, while this page is being checked
 """)
 
 
