@@ -272,3 +272,8 @@ class AsyncChatCompletionStreamManager(Generic[CompletionT]):
     async def __aexit__(self, *exc_info: object) -> None:
         if self._stream is not None:
             await self._stream.close()
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)
