@@ -59,7 +59,8 @@ class ToRouter(BaseClient[httpx.Client]):
         stream_idle_timeout: longest silence between two stream events (default 120 s).
         telemetry: OpenTelemetry spans and metrics (see docs/telemetry.md): on by default when
             ``opentelemetry`` is installed (``pip install "torouter[otel]"``), ``False`` off.
-        tracer_provider / meter_provider: where to emit (default: the global providers).
+        tracer_provider: where spans go (default: the global tracer provider).
+        meter_provider: where metrics go (default: the global meter provider).
         capture_content: record prompts and completions in spans (default: env
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``; off otherwise).
         propagate_context: send the trace context (``traceparent``) with each attempt (default).
@@ -301,3 +302,8 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)
