@@ -486,14 +486,15 @@ class _Note:
 class _FleetLayer(Layer):
     """The coordinator bound to one client's key: the seam layer (see the module docstring)."""
 
-    __slots__ = ("_attempts", "_keys", "_pending", "_pending_lock", "breaker", "coordinator",
-                 "prefix")
+    __slots__ = ("_attempts", "_keys", "_model_keys", "_pending", "_pending_lock", "breaker",
+                 "coordinator", "prefix")
 
     def __init__(self, coordinator: RedisCoordinator, kid: str, breaker: Any) -> None:
         self.coordinator = coordinator
         self.prefix = f"{coordinator.namespace}:{{{kid}}}"
         self.breaker = breaker
         self._keys = [f"{self.prefix}:pause", f"{self.prefix}:term", f"{self.prefix}:budget"]
+        self._model_keys: dict[str, list[str]] = {}
         self._pending = 0  # retry-budget tokens to give back with the next round trip
         self._pending_lock = threading.Lock()
         self._attempts = 0
@@ -502,8 +503,14 @@ class _FleetLayer(Layer):
         return f"<fleet layer {self.prefix}>"
 
     def _keys_for(self, call: CallRetryState) -> list[str]:
-        model = _model_id(call.model or "")
-        return [*self._keys, f"{self.prefix}:brk:{model}", f"{self.prefix}:brkf:{model}"]
+        model = call.model or ""
+        keys = self._model_keys.get(model)
+        if keys is None:
+            mid = _model_id(model)
+            keys = [*self._keys, f"{self.prefix}:brk:{mid}", f"{self.prefix}:brkf:{mid}"]
+            if len(self._model_keys) < 1024:  # a bounded cache: models are few
+                self._model_keys[model] = keys
+        return keys
 
     # -- the call ------------------------------------------------------------------------
 
