@@ -109,13 +109,13 @@ async def test_a_429_pauses_the_fleet_and_others_wait_before_sending(
         kind: str, gw: FakeGateway, key: str, redis_url: str) -> None:
     a = make(kind, gw, key, RedisCoordinator(redis_url))
     b = make(kind, gw, key, RedisCoordinator(redis_url))
-    gw.fail_next("rate limit exceeded", retry_after=0.5)
-    await call(a)  # 429, waits the Retry-After (fake sleep), retried: ok
-    assert sent(gw) == 2 and a.test_sleeps[0] == pytest.approx(0.5)
+    gw.fail_next("rate limit exceeded", retry_after=5)
+    await call(a)  # 429, waits the Retry-After (a fake sleep), retried: ok
+    assert sent(gw) == 2 and a.test_sleeps[0] == 5
     reply = await call(b)
     assert reply.choices[0].message.content
     (waited,) = b.test_sleeps  # b never saw the 429 but waited out the fleet's pause first
-    assert 0.3 < waited <= 0.5
+    assert 3 < waited <= 5
     assert sent(gw) == 3
 
 
@@ -153,7 +153,7 @@ async def test_a_pause_above_max_retry_after_raises_at_once(
 
 async def test_without_retry_after_the_pause_is_the_clients_own_backoff(
         gw: FakeGateway, key: str, redis_url: str) -> None:
-    backoff = torouter.Backoff(initial=0.4, maximum=0.4, jitter=True)
+    backoff = torouter.Backoff(initial=5, maximum=5, jitter=True)
     policy = torouter.RetryPolicy(rules={torouter.RateLimited: torouter.RetryRule(
         max_retries=0, backoff=backoff)})
     a = make("sync", gw, key, RedisCoordinator(redis_url), retry_policy=policy)
@@ -163,7 +163,7 @@ async def test_without_retry_after_the_pause_is_the_clients_own_backoff(
         await call(a)
     await call(b)
     (waited,) = b.test_sleeps
-    assert 0.2 < waited <= 0.4  # the backoff's ceiling for that retry, without jitter
+    assert 3 < waited <= 5  # the backoff's ceiling for that retry, without jitter
 
 
 # -- shared terminal state ---------------------------------------------------------------
@@ -206,7 +206,7 @@ async def test_a_refused_terminal_error_ends_the_call_even_when_the_policy_retri
 
 async def test_terminal_ttl_per_class_and_expiry(gw: FakeGateway, key: str,
                                                  redis_url: str) -> None:
-    ttl = {torouter.KeyExpired: 0.3, torouter.QuotaExhausted: 0}
+    ttl = {torouter.KeyExpired: 1.0, torouter.QuotaExhausted: 0}
     a = make("sync", gw, key, RedisCoordinator(redis_url, terminal_ttl=ttl))
     b = make("sync", gw, key, RedisCoordinator(redis_url, terminal_ttl=ttl))
     gw.fail_next("API_KEY_QUOTA_EXHAUSTED")
@@ -220,7 +220,10 @@ async def test_terminal_ttl_per_class_and_expiry(gw: FakeGateway, key: str,
     with pytest.raises(torouter.KeyExpired):
         await call(b)
     assert sent(gw) == 3
-    time.sleep(0.35)  # the recorded state's TTL (Redis time) runs out
+    with redis.Redis.from_url(redis_url) as r:
+        (name,) = r.keys("*:term")
+        assert 0 < r.pttl(name) <= 1000
+    time.sleep(1.05)  # the recorded state's TTL (Redis time) runs out
     await call(b)
     assert sent(gw) == 4
 
@@ -271,7 +274,7 @@ async def test_reset_forgets_the_recorded_state(gw: FakeGateway, key: str,
 
 async def test_the_breaker_is_fleet_wide_with_one_half_open_probe(
         kind: str, gw: FakeGateway, key: str, redis_url: str) -> None:
-    breaker = StandInBreaker(failure_threshold=2, cooldown=0.3)
+    breaker = StandInBreaker(failure_threshold=2, cooldown=30)
     a = make(kind, gw, key, RedisCoordinator(redis_url), breaker, max_retries=0)
     b = make(kind, gw, key, RedisCoordinator(redis_url), breaker, max_retries=0)
     gw.fail_next(500, times=2)
@@ -280,11 +283,11 @@ async def test_the_breaker_is_fleet_wide_with_one_half_open_probe(
             await call(client)
     with pytest.raises(CircuitOpen) as info:
         await call(a)
-    assert info.value.from_coordinator and 0 < (info.value.retry_after or 0) <= 0.3
+    assert info.value.from_coordinator and 25 < (info.value.retry_after or 0) <= 30
     assert sent(gw) == 2
     await call(b, model="gpt-5")  # another model: its own breaker, closed
     assert sent(gw) == 3
-    time.sleep(0.35)  # cooldown over: half-open
+    _end_cooldowns(redis_url)  # half-open
 
     layer_a = a._seam.layers[0]
     probe = a._new_call(_spec())
@@ -298,17 +301,25 @@ async def test_the_breaker_is_fleet_wide_with_one_half_open_probe(
 
 async def test_a_failed_probe_opens_the_breaker_again(gw: FakeGateway, key: str,
                                                       redis_url: str) -> None:
-    breaker = StandInBreaker(failure_threshold=1, cooldown=0.2)
+    breaker = StandInBreaker(failure_threshold=1, cooldown=30)
     a = make("sync", gw, key, RedisCoordinator(redis_url), breaker, max_retries=0)
     gw.fail_next(500, times=2)
     with pytest.raises(torouter.InternalServerError):
         await call(a)
-    time.sleep(0.25)
+    _end_cooldowns(redis_url)
     with pytest.raises(torouter.InternalServerError):  # the probe fails
         await call(a)
     with pytest.raises(CircuitOpen):
         await call(a)
     assert sent(gw) == 2
+
+
+def _end_cooldowns(url: str) -> None:
+    """Fast-forward every open breaker to the end of its cooldown (no sleeping in tests)."""
+    with redis.Redis.from_url(url) as r:
+        for name in r.scan_iter(match="*:brk:*"):
+            if r.hexists(name, "open_until"):
+                r.hset(name, "open_until", 0)
 
 
 def _spec() -> Any:
