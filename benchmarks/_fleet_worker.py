@@ -69,6 +69,8 @@ async def run_async(job: dict[str, Any]) -> list[list[Any]]:
                 rows.append(_row(None, started))
             except Exception as exc:
                 rows.append(_row(exc, started))
+        if client._coordinator is not None:
+            await client._coordinator.aclose()
     return rows
 
 

@@ -354,6 +354,25 @@ class RedisCoordinator:
         keys += list(client.scan_iter(match=f"{prefix}:brk*", count=100))
         client.delete(*keys)
 
+    def close(self) -> None:
+        """Close the connections the coordinator opened for sync clients (not a client you
+        passed in).  It reconnects if used again."""
+        with self._lock:
+            client, self._sync_scripts = self._sync, None
+            if self._url is not None:
+                self._sync = None
+        if client is not None and self._url is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the connections the coordinator opened in the running event loop (call it
+        before the loop ends, e.g. next to ``await client.close()``)."""
+        import asyncio
+
+        entry = self._async_by_loop.pop(asyncio.get_running_loop(), None)
+        if entry is not None and entry[0] is not self._async:
+            await entry[0].aclose()
+
     # -- Redis I/O (the only code written twice) -----------------------------------------
 
     def _sync_client(self) -> Any:

@@ -65,8 +65,23 @@ class CircuitOpen(torouter.ToRouterError):
     """Stand-in for torouter.CircuitOpen (never retried: ToRouterError's default rule)."""
 
 
+_MADE: list[RedisCoordinator] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_coordinators() -> Any:
+    """Close what the test's coordinators opened (their asyncio connections die with the loop)."""
+    yield
+    for coordinator in _MADE:
+        coordinator.close()
+        await coordinator.aclose()
+    _MADE.clear()
+
+
 def make(kind: str, gw: FakeGateway, key: str, coordinator: RedisCoordinator | None,
          breaker: Any = None, **options: Any) -> Any:
+    if coordinator is not None:
+        _MADE.append(coordinator)
     base = torouter.ToRouter if kind == "sync" else torouter.AsyncToRouter
 
     class Client(base):  # type: ignore[misc, valid-type]
@@ -228,7 +243,7 @@ async def test_terminal_ttl_per_class_and_expiry(gw: FakeGateway, key: str,
     assert sent(gw) == 4
 
 
-def test_a_success_sent_after_the_record_clears_it_an_earlier_one_does_not(
+async def test_a_success_sent_after_the_record_clears_it_an_earlier_one_does_not(
         gw: FakeGateway, key: str, redis_url: str) -> None:
     from torouter._retrying import CallRetryState
 
@@ -421,7 +436,7 @@ def _dump(url: str) -> str:
     return "\n".join(out)
 
 
-def test_the_key_id_depends_on_key_and_base_url_only() -> None:
+async def test_the_key_id_depends_on_key_and_base_url_only() -> None:
     assert key_id("sk-a", BASE) == key_id("sk-a", BASE + "/")
     assert len({key_id("sk-a", BASE), key_id("sk-b", BASE), key_id("sk-a", "http://x/v1")}) == 3
 
@@ -439,7 +454,7 @@ async def test_namespaces_do_not_meet(gw: FakeGateway, key: str, redis_url: str)
 # -- configuration ------------------------------------------------------------------------
 
 
-def test_configuration_is_checked(redis_url: str) -> None:
+async def test_configuration_is_checked(redis_url: str) -> None:
     bad: list[tuple[Any, dict[str, Any]]] = [
         (42, {}), ("http://not-redis", {}), (redis_url, {"namespace": ""}),
         (redis_url, {"namespace": "a b"}), (redis_url, {"socket_timeout": 0}),
@@ -481,6 +496,10 @@ async def test_a_client_given_as_object_works_for_both_client_kinds(
     assert info.value.from_coordinator and sent(gw) == 1
 
 
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "torouter"]
+
+
 # -- fail open -------------------------------------------------------------------------------
 
 
@@ -495,7 +514,7 @@ async def test_redis_killed_mid_run_fails_open_with_one_warning_and_recovers(
     for _ in range(20):  # calls go on as without a coordinator
         await call(a)
         await call(b)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = _warnings(caplog)
     assert len(warnings) == 2  # one per coordinator (per process), not one per call
     assert "fleet coordination is off" in warnings[0].getMessage()
     assert key not in caplog.text
@@ -509,7 +528,7 @@ async def test_redis_killed_mid_run_fails_open_with_one_warning_and_recovers(
         await call(b)
     assert info.value.from_coordinator  # coordination is back
     assert "back on" in caplog.text
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
+    assert len(_warnings(caplog)) == 2
 
 
 async def test_a_stalled_redis_costs_one_short_timeout_not_one_per_call(
@@ -525,7 +544,7 @@ async def test_a_stalled_redis_costs_one_short_timeout_not_one_per_call(
     finally:
         own_redis.proc.send_signal(signal.SIGCONT)
     assert sent(gw) == 11
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = _warnings(caplog)
     assert len(warnings) == 1 and "Timeout" in warnings[0].getMessage()
 
 
@@ -539,7 +558,7 @@ async def test_misconfigured_redis_fails_open(kind: str, gw: FakeGateway, key: s
         http_port = httpx.URL(http_server.base_url).port
         coord = RedisCoordinator(url.format(port=_shared_redis.port, http=http_port))
         await _run_uncoordinated(kind, gw, key, coord)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = _warnings(caplog)
     assert len(warnings) == 1 and "secret-pw" not in caplog.text
 
 
