@@ -494,6 +494,10 @@ async def test_a_client_given_as_object_works_for_both_client_kinds(
     with pytest.raises(torouter.KeyExpired) as info:
         await call(b)
     assert info.value.from_coordinator and sent(gw) == 1
+    if kind == "async":
+        await given.aclose()  # the user's client is the user's to close
+    else:
+        given.close()
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
