@@ -42,7 +42,7 @@ from ._version import __version__
 from .types._base import set_response_info
 
 if TYPE_CHECKING:
-    from ._coordinator import RedisCoordinator
+    from ._coordinator import RedisCoordinator, _FleetLayer
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -347,19 +347,26 @@ class BaseClient(Generic[HttpT]):
     def _layers(self) -> tuple[Layer | None, ...]:
         """The seam's layers for this client, in order (``_seam``): telemetry (outermost, spans
         the whole call), fleet coordination (may wait or refuse first), circuit breaker."""
-        breaker = None  # the client's CircuitBreaker layer, once there is one (last)
-        return (self._fleet_layer(breaker),)
+        breaker = None  # the client's CircuitBreaker (a Layer), once there is one
+        return self._coordinated(breaker)
 
-    def _fleet_layer(self, breaker: Any) -> Layer | None:
-        """The coordinator bound to this client's key (``None`` without a coordinator).
+    def _coordinated(self, breaker: Any) -> tuple[Layer | None, Layer | None]:
+        """The fleet layer and the breaker layer, in this order (the breaker last).
 
-        With a breaker that the coordinator shares, the returned layer decides the breaker's
-        state fleet-wide (in the same Redis round trip) and ``layer.breaker`` is set: the
-        caller must then leave the local breaker layer out.
+        Without a coordinator: ``(None, breaker)``.  With one that shares breakers, the fleet
+        layer decides ``breaker``'s state fleet-wide in its own Redis round trip, so the local
+        breaker layer is left out: ``(fleet, None)``.
         """
+        fleet = self._fleet_layer(breaker)
+        if fleet is not None and fleet.breaker is not None:
+            return fleet, None
+        return fleet, breaker
+
+    def _fleet_layer(self, breaker: Any = None) -> _FleetLayer | None:
+        """The coordinator bound to this client's key (``None`` without a coordinator)."""
         if self._coordinator is None:
             return None
-        return self._coordinator._bind(self._api_key.get_secret_value(), self._base, breaker)
+        return self._coordinator._bind(self._api_key, self._base, breaker)
 
     # -- public, shared ---------------------------------------------------------------------
 

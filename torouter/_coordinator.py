@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
+
 from ._budget import RetryBudget
 from ._errors import (
     InsufficientBalance,
@@ -168,10 +170,11 @@ return 0
 """
 
 
-def key_id(api_key: str, base_url: str) -> str:
+def key_id(api_key: str | SecretStr, base_url: str) -> str:
     """The id of (API key, base URL) in Redis: a one-way hash, never the key itself."""
+    secret = api_key if isinstance(api_key, SecretStr) else SecretStr(str(api_key))
     digest = hashlib.sha256(b"torouter-fleet\x00" + base_url.rstrip("/").encode() + b"\x00" +
-                            api_key.encode()).hexdigest()
+                            secret.get_secret_value().encode()).hexdigest()
     return digest[:32]
 
 
@@ -336,19 +339,19 @@ class RedisCoordinator:
 
     # -- binding -------------------------------------------------------------------------
 
-    def _bind(self, api_key: str, base_url: str, breaker: Any = None) -> _FleetLayer:
+    def _bind(self, api_key: str | SecretStr, base_url: str, breaker: Any = None) -> _FleetLayer:
         """The seam layer of one client (its key); ``breaker`` is the client's circuit breaker
         when it is to be shared (the client then drops its local breaker layer)."""
         if breaker is not None and not self.share_breakers:
             breaker = None
         return _FleetLayer(self, key_id(api_key, base_url), breaker)
 
-    def reset(self, api_key: str, base_url: str) -> None:
+    def reset(self, api_key: str | SecretStr, base_url: str) -> None:
         """Forget what the fleet recorded for this key (e.g. after fixing an expired key).
 
         Unlike the calls' own round trips this raises when Redis cannot be reached.
         """
-        prefix = f"{self.namespace}:{{{key_id(str(api_key), str(base_url))}}}"
+        prefix = f"{self.namespace}:{{{key_id(api_key, str(base_url))}}}"
         client = self._sync_client()
         keys = [f"{prefix}:pause", f"{prefix}:term", f"{prefix}:budget"]
         keys += list(client.scan_iter(match=f"{prefix}:brk*", count=100))

@@ -88,7 +88,7 @@ def make(kind: str, gw: FakeGateway, key: str, coordinator: RedisCoordinator | N
         def _layers(self) -> tuple[Layer | None, ...]:
             if breaker is None:
                 return super()._layers()  # type: ignore[no-any-return]
-            return (self._fleet_layer(breaker),)
+            return self._coordinated(breaker)  # type: ignore[no-any-return]
 
     http = httpx.Client(transport=gw.transport()) if kind == "sync" else \
         httpx.AsyncClient(transport=gw.async_transport())
@@ -576,3 +576,17 @@ async def _run_uncoordinated(kind: str, gw: FakeGateway, key: str,
     for _ in range(3):
         await call(a)
     assert sent(gw) == 4
+
+
+async def test_a_shared_breaker_replaces_the_local_breaker_layer(key: str, redis_url: str) -> None:
+    """The wiring for the client's CircuitBreaker (the last layer): shared -> decided by the
+    fleet layer in its Redis round trip, local layer dropped; not shared -> kept."""
+    local = StandInBreaker()
+    client = torouter.ToRouter(api_key=key, base_url=BASE,
+                               coordinator=RedisCoordinator(redis_url))
+    fleet, breaker = client._coordinated(local)
+    assert fleet is not None and fleet.breaker is local and breaker is None
+    client = client.with_options(coordinator=RedisCoordinator(redis_url, share_breakers=False))
+    fleet, breaker = client._coordinated(local)
+    assert fleet is not None and fleet.breaker is None and breaker is local
+    assert client.with_options(coordinator=None)._coordinated(local) == (None, local)
