@@ -122,6 +122,7 @@ def overhead(redis_url: str, rounds: int, block: int) -> None:
                 results.setdefault(f"async {name}", []).append(await _ablock(client, block))
 
     asyncio.run(run_async())
+    decision = _decision_alone(coordinator, rounds, block)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n## Coordinator overhead per call (local Redis; medians of {rounds} blocks of "
           f"{block} calls; load average {load:.1f} on {os.cpu_count()} CPUs)\n")
@@ -137,6 +138,34 @@ def overhead(redis_url: str, rounds: int, block: int) -> None:
                                                                      strict=True)) * 1000
         print(f"| {kind} | {wall0:.3f} ms | {wall1:.3f} ms | {wall1 - wall0:.3f} ms | "
               f"{cpu:.3f} ms |")
+    print(f"| the check before an attempt alone, back to back | | | {decision * 1000:.3f} ms | |")
+    print("\nOn a loaded machine the difference of the first rows is mostly the time the OS "
+          "takes to\nschedule redis-server after a client burst of CPU; the last row is the "
+          "round trip itself.")
+
+
+def _decision_alone(coordinator: torouter.RedisCoordinator, rounds: int, block: int) -> float:
+    """Median wall time of the fleet layer's before check, calls back to back."""
+    from torouter._base_client import RequestSpec
+    from torouter._retrying import CallRetryState
+    from torouter.types import ChatCompletion
+
+    layer = coordinator._bind("sk-bench-0123456789abcdef", "http://gateway.test/v1")
+    spec = RequestSpec("POST", "/chat/completions", ChatCompletion,
+                       params={"model": "gpt-5-mini", "messages": MESSAGES})
+    policy = torouter.RetryPolicy()
+    medians = []
+    for _ in range(rounds):
+        times = []
+        for _ in range(block):
+            call = CallRetryState(policy=policy, budget=None, clock=time.monotonic, deadline=10,
+                                  on_retry=None, label="bench", spec=spec)
+            layer.start_call(call)
+            t0 = time.perf_counter()
+            layer.before_attempt(call)
+            times.append(time.perf_counter() - t0)
+        medians.append(statistics.median(times))
+    return statistics.median(medians)
 
 
 def main() -> None:
