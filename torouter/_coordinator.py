@@ -76,8 +76,27 @@ _TERMINAL_BY_NAME = {cls.__name__: cls for cls in TERMINAL_ERRORS}
 _CLOCK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- A failure the breaker counts (the same decisions as CircuitBreaker._record): while the circuit
+-- is open only the probe's failure counts (it opens it again); closed, failures are kept for the
+-- window and the threshold-th opens it for the cooldown.
+local function failure(kb, kf, threshold, window, cooldown, member, probe)
+  if not probe then
+    if redis.call('HEXISTS', kb, 'open_until') == 1 then return end
+    redis.call('ZADD', kf, now, member)
+    redis.call('ZREMRANGEBYSCORE', kf, '-inf', now - window)
+    redis.call('PEXPIRE', kf, math.max(window, 1))
+    if redis.call('ZCARD', kf) < threshold then return end
+  end
+  redis.call('DEL', kb, kf)
+  redis.call('HSET', kb, 'open_until', now + cooldown)
+  redis.call('PEXPIRE', kb, cooldown + 3600000)
+end
 """
 
+# KEYS: pause, term, budget, brk, brkf of this call's model, then (brk, brkf) per pending report
+# ARGV: refund, capacity, breaker on, probe lease ms, longest wait ms (-1: any), pending count,
+#       threshold, window ms, cooldown ms, member prefix, then per pending report 'f' (a
+#       failure after the commit point, e.g. a cut stream) or 'r' (a probe never sent)
 _BEFORE = _CLOCK + """
 local refund = tonumber(ARGV[1])
 if refund > 0 then
@@ -85,6 +104,15 @@ if refund > 0 then
   local level = tonumber(redis.call('HGET', KEYS[3], 'level') or cap)
   redis.call('HSET', KEYS[3], 'level', math.min(cap, level + refund))
   redis.call('PEXPIRE', KEYS[3], 86400000)
+end
+for i = 1, tonumber(ARGV[6]) do
+  local kb, kf = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+  if ARGV[10 + i] == 'f' then
+    failure(kb, kf, tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]),
+            now .. ':' .. ARGV[10] .. ':' .. i, false)
+  else
+    redis.call('HDEL', kb, 'probe_until')
+  end
 end
 local term = redis.call('GET', KEYS[2])
 if term then return {1, term} end
@@ -99,6 +127,8 @@ if pause then
     rid = string.sub(pause, sp + 1)
   end
 end
+local longest = tonumber(ARGV[5])
+if longest >= 0 and wait > longest then return {0, tostring(wait), rid} end
 if ARGV[3] == '1' then
   local st = redis.call('HMGET', KEYS[4], 'open_until', 'probe_until')
   if st[1] then
@@ -112,6 +142,10 @@ end
 return {0, tostring(wait), rid}
 """
 
+# KEYS: pause, term, budget, brk, brkf (this call's model)
+# ARGV 'ok': elapsed ms of the attempt, probe
+# ARGV 'fail': pause ms, request id, terminal JSON (or ''), its TTL ms, counted, threshold,
+#       window ms, cooldown ms, probe, retry cost (0: none), capacity, member
 _AFTER = _CLOCK + """
 local kind = ARGV[1]
 if kind == 'ok' then
@@ -136,21 +170,8 @@ if ARGV[4] ~= '' then
 end
 local probe = ARGV[10] == '1'
 if ARGV[6] == '1' then
-  local open = probe
-  if not open then
-    local window = tonumber(ARGV[8])
-    redis.call('ZADD', KEYS[5], now, now .. ':' .. ARGV[13])
-    redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - window)
-    redis.call('PEXPIRE', KEYS[5], window)
-    open = redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[7])
-  end
-  if open then
-    local cooldown = tonumber(ARGV[9])
-    redis.call('HSET', KEYS[4], 'open_until', now + cooldown)
-    redis.call('HDEL', KEYS[4], 'probe_until')
-    redis.call('PEXPIRE', KEYS[4], cooldown + 3600000)
-    redis.call('DEL', KEYS[5])
-  end
+  failure(KEYS[4], KEYS[5], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]),
+          now .. ':' .. ARGV[13], probe)
 elseif probe then
   redis.call('HDEL', KEYS[4], 'probe_until')
 end
@@ -260,8 +281,6 @@ class RedisCoordinator:
         share_retry_budget: one retry budget for the whole fleet (default off).
         socket_timeout: seconds one Redis call may take (default 50 ms), when built from a URL.
         retry_interval: seconds to leave Redis alone after it failed.
-        probe_lease: seconds a half-open breaker's probe holds its slot before another process
-            may probe (should the prober die).
     """
 
     def __init__(
@@ -274,7 +293,6 @@ class RedisCoordinator:
         share_retry_budget: bool = False,
         socket_timeout: float = 0.05,
         retry_interval: float = 1.0,
-        probe_lease: float = 30.0,
     ) -> None:
         try:
             import redis
@@ -287,8 +305,8 @@ class RedisCoordinator:
         if not isinstance(namespace, str) or not namespace or any(c in namespace for c in "{} "):
             raise InvalidArgumentError(
                 "namespace must be a non-empty string without {, } or spaces")
-        for name, value in (("socket_timeout", socket_timeout), ("retry_interval", retry_interval),
-                            ("probe_lease", probe_lease)):
+        for name, value in (("socket_timeout", socket_timeout),
+                            ("retry_interval", retry_interval)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise InvalidArgumentError(f"RedisCoordinator.{name} must be a positive number")
         self.namespace = namespace
@@ -297,7 +315,6 @@ class RedisCoordinator:
         self.share_retry_budget = bool(share_retry_budget)
         self.socket_timeout = float(socket_timeout)
         self.retry_interval = float(retry_interval)
-        self.probe_lease = float(probe_lease)
         self._url: str | None = None
         self._sync: Any = None
         self._async: Any = None
@@ -501,15 +518,16 @@ class _Note:
     """What the layer knows about the current attempt of one call."""
 
     checked: bool = False   # the before check reached Redis
-    probe: bool = False     # this attempt is the fleet's half-open breaker probe
+    probe: bool = False     # this attempt is the fleet's half-open breaker probe (not reported)
+    sent: bool = False      # the attempt went out (on_send)
     granted: int | None = None  # retry-budget tokens the after call reserved (None: not asked)
 
 
 class _FleetLayer(Layer):
     """The coordinator bound to one client's key: the seam layer (see the module docstring)."""
 
-    __slots__ = ("_attempts", "_keys", "_model_keys", "_pending", "_pending_lock", "breaker",
-                 "coordinator", "prefix")
+    __slots__ = ("_attempts", "_keys", "_model_keys", "_pending", "_pending_lock", "_reports",
+                 "breaker", "coordinator", "prefix")
 
     def __init__(self, coordinator: RedisCoordinator, kid: str, breaker: Any) -> None:
         self.coordinator = coordinator
@@ -518,14 +536,16 @@ class _FleetLayer(Layer):
         self._keys = [f"{self.prefix}:pause", f"{self.prefix}:term", f"{self.prefix}:budget"]
         self._model_keys: dict[str, list[str]] = {}
         self._pending = 0  # retry-budget tokens to give back with the next round trip
+        # breaker reports that could not be sent when they happened (no I/O at a call's end):
+        # (model, "f") a failure after the commit point, (model, "r") a probe never sent
+        self._reports: list[tuple[str, str]] = []
         self._pending_lock = threading.Lock()
         self._attempts = 0
 
     def __repr__(self) -> str:
         return f"<fleet layer {self.prefix}>"
 
-    def _keys_for(self, call: CallRetryState) -> list[str]:
-        model = call.model or ""
+    def _keys_for(self, model: str) -> list[str]:
         keys = self._model_keys.get(model)
         if keys is None:
             mid = _model_id(model)
@@ -541,11 +561,28 @@ class _FleetLayer(Layer):
         if self.coordinator.share_retry_budget and call.budget is not None:
             call.budget = _SharedBudget(call.budget, self, call)
 
+    def on_send(self, call: CallRetryState) -> None:
+        call.notes[self].sent = True
+
     def end_call(self, call: CallRetryState, error: ToRouterError | None) -> None:
         note: _Note | None = call.notes.get(self)
-        if note is not None and note.granted:  # reserved for a retry the policy did not make
+        if note is None:
+            return
+        if note.granted:  # reserved for a retry the policy did not make
             self.give_back(note.granted)
             note.granted = None
+        model, breaker = call.model, self.breaker
+        if breaker is None or not model:
+            return
+        if note.probe and not note.sent:  # the probe slot was taken, nothing went out
+            self._report(model, "r")
+        elif call.result is not None and error is not None and breaker.counts(error):
+            self._report(model, "f")  # a stream that failed after its first chunk
+
+    def _report(self, model: str, kind: str) -> None:
+        with self._pending_lock:
+            if len(self._reports) < 16:
+                self._reports.append((model, kind))
 
     def give_back(self, tokens: int) -> None:
         with self._pending_lock:
@@ -559,30 +596,52 @@ class _FleetLayer(Layer):
     # -- before an attempt ---------------------------------------------------------------
 
     def before_attempt(self, call: CallRetryState) -> float | None:
-        args = self._before_args(call)
-        return self._before_decide(call, self.coordinator._call(0, self._keys_for(call), args),
-                                   args)
+        keys, args, reports = self._before_args(call)
+        reply = self.coordinator._call(0, keys, args)
+        return self._before_decide(call, reply, args, reports)
 
     async def abefore_attempt(self, call: CallRetryState) -> float | None:
-        args = self._before_args(call)
-        reply = await self.coordinator._acall(0, self._keys_for(call), args)
-        return self._before_decide(call, reply, args)
+        keys, args, reports = self._before_args(call)
+        reply = await self.coordinator._acall(0, keys, args)
+        return self._before_decide(call, reply, args, reports)
 
-    def _before_args(self, call: CallRetryState) -> list[Any]:
+    def _before_args(self, call: CallRetryState
+                     ) -> tuple[list[str], list[Any], list[tuple[str, str]]]:
         note: _Note = call.notes[self]
-        note.checked = note.probe = False
+        note.checked = note.probe = note.sent = False
         budget = call.budget
         capacity = budget.capacity if isinstance(budget, RetryBudget) else 0
         refund = self._take_pending() if capacity else 0
-        lease = self.coordinator.probe_lease
+        longest = call.policy.max_retry_after
         if call.deadline_at is not None:
-            lease = min(lease, max(call.deadline_at - call.clock(), 0.001))
-        return [refund, capacity, "1" if self.breaker is not None else "0", _ms(lease)]
+            longest = min(longest, call.deadline_at - call.clock())
+        breaker = self.breaker
+        keys = self._keys_for(call.model or "")
+        args: list[Any] = [refund, capacity, "1" if breaker is not None and call.model else "0",
+                           0, _ms(longest) if longest < float("inf") else -1, 0, 0, 0, 0,
+                           os.getpid()]
+        reports: list[tuple[str, str]] = []
+        if breaker is not None:
+            args[3] = _ms(breaker.cooldown)  # a probe that never reports frees its slot then
+            if self._reports:
+                with self._pending_lock:
+                    reports, self._reports = self._reports, []
+            if reports:
+                keys = list(keys)
+                for model, _kind in reports:
+                    keys.extend(self._keys_for(model)[3:])
+                args[5:9] = [len(reports), int(breaker.failure_threshold),
+                             _ms(breaker.window), _ms(breaker.cooldown)]
+                args.extend(kind for _model, kind in reports)
+        return keys, args, reports
 
-    def _before_decide(self, call: CallRetryState, reply: Any, args: list[Any]) -> float | None:
-        if reply is None:
+    def _before_decide(self, call: CallRetryState, reply: Any, args: list[Any],
+                       reports: list[tuple[str, str]]) -> float | None:
+        if reply is None:  # Redis failed: what was to ride along goes with the next call
             if args[0]:
-                self.give_back(args[0])  # the refund did not reach Redis: next time
+                self.give_back(args[0])
+            for report in reports:
+                self._report(*report)
             return None
         try:
             kind = int(reply[0])
@@ -630,12 +689,14 @@ class _FleetLayer(Layer):
     def after_attempt(self, call: CallRetryState, error: ToRouterError | None) -> None:
         args = self._after_args(call, error)
         if args is not None:
-            self._after_decide(call, self.coordinator._call(1, self._keys_for(call), args))
+            reply = self.coordinator._call(1, self._keys_for(call.model or ""), args)
+            self._after_decide(call, reply)
 
     async def aafter_attempt(self, call: CallRetryState, error: ToRouterError | None) -> None:
         args = self._after_args(call, error)
         if args is not None:
-            self._after_decide(call, await self.coordinator._acall(1, self._keys_for(call), args))
+            reply = await self.coordinator._acall(1, self._keys_for(call.model or ""), args)
+            self._after_decide(call, reply)
 
     def _after_args(self, call: CallRetryState, error: ToRouterError | None) -> list[Any] | None:
         """The after script's arguments, or ``None`` when there is nothing to record."""
@@ -664,7 +725,7 @@ class _FleetLayer(Layer):
                 "request_id": error.request_id,
             }, separators=(",", ":"))
         breaker = self.breaker
-        counted = breaker is not None and bool(breaker.counts(error))
+        counted = breaker is not None and bool(call.model) and bool(breaker.counts(error))
         cost = 0
         budget = call.budget
         if isinstance(budget, _SharedBudget) and call.policy.rule_for(type(error)).retry:

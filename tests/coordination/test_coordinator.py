@@ -590,3 +590,62 @@ async def test_a_shared_breaker_replaces_the_local_breaker_layer(key: str, redis
     fleet, breaker = client._coordinated(local)
     assert fleet is not None and fleet.breaker is None and breaker is local
     assert client.with_options(coordinator=None)._coordinated(local) == (None, local)
+
+
+def _layer_call(layer: Any) -> Any:
+    from torouter._retrying import CallRetryState
+
+    c = CallRetryState(policy=torouter.RetryPolicy(), budget=None, clock=time.monotonic,
+                       deadline=10, on_retry=None, label="t", spec=_spec())
+    layer.start_call(c)
+    return c
+
+
+async def test_a_failure_known_only_at_the_call_end_rides_along_with_the_next_check(
+        key: str, redis_url: str) -> None:
+    """A stream cut after its first chunk: the breaker counts it when the call ends (no I/O
+    there), and the next check of this process records it in the same round trip."""
+    layer = RedisCoordinator(redis_url)._bind(key, BASE, StandInBreaker(failure_threshold=1))
+    streamed = _layer_call(layer)
+    assert layer.before_attempt(streamed) is None
+    layer.on_send(streamed)
+    layer.after_attempt(streamed, None)  # the first chunk arrived: a success so far
+    streamed.result = object()
+    layer.end_call(streamed, torouter.InternalServerError("cut mid-stream"))
+    with pytest.raises(CircuitOpen):  # recorded, then read, by the next check
+        layer.before_attempt(_layer_call(layer))
+
+
+async def test_a_probe_slot_taken_by_an_attempt_never_sent_is_freed(
+        key: str, redis_url: str) -> None:
+    layer = RedisCoordinator(redis_url)._bind(key, BASE, StandInBreaker(failure_threshold=1))
+    failed = _layer_call(layer)
+    layer.before_attempt(failed)
+    layer.after_attempt(failed, failed.failed(torouter.InternalServerError("down")))
+    _end_cooldowns(redis_url)
+    probe = _layer_call(layer)
+    assert layer.before_attempt(probe) is None  # the probe slot: taken
+    with pytest.raises(CircuitOpen):
+        layer.before_attempt(_layer_call(layer))  # another may not probe meanwhile
+    layer.end_call(probe, torouter.APITimeoutError("a later wait passed the deadline"))
+    assert layer.before_attempt(_layer_call(layer)) is None  # freed: this one probes
+
+
+async def test_an_attempt_refused_for_the_pause_takes_no_probe_slot(key: str,
+                                                                    redis_url: str) -> None:
+    layer = RedisCoordinator(redis_url)._bind(key, BASE, StandInBreaker(failure_threshold=1))
+    failed = _layer_call(layer)
+    layer.before_attempt(failed)
+    layer.after_attempt(failed, failed.failed(torouter.InternalServerError("down")))
+    _end_cooldowns(redis_url)
+    limited = _layer_call(layer)
+    layer.before_attempt(limited)
+    layer.after_attempt(limited, limited.failed(torouter.RateLimited("slow", retry_after=30)))
+    short = _layer_call(layer)
+    short.deadline_at = short.start + 1.0
+    with pytest.raises(torouter.RateLimited):  # the pause outlasts its deadline
+        layer.before_attempt(short)
+    patient = _layer_call(layer)
+    patient.deadline_at = patient.start + 60
+    assert 25 < (layer.before_attempt(patient) or 0) <= 30  # waits, then probes
+    assert patient.notes[layer].probe
