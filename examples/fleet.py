@@ -43,6 +43,7 @@ def worker(job: tuple[str, str, str, int, int]) -> list[str]:
             except torouter.ToRouterError as err:
                 fleet = " (from the fleet, nothing sent)" if err.from_coordinator else ""
                 outcomes.append(f"{type(err).__name__}{fleet}")
+    coordinator.close()
     return outcomes
 
 

@@ -563,7 +563,7 @@ async def test_misconfigured_redis_fails_open(kind: str, gw: FakeGateway, key: s
         coord = RedisCoordinator(url.format(port=_shared_redis.port, http=http_port))
         await _run_uncoordinated(kind, gw, key, coord)
     warnings = _warnings(caplog)
-    assert len(warnings) == 1 and "secret-pw" not in caplog.text
+    assert len(warnings) == 1 and "secret-pw" not in caplog.text + repr(coord)
 
 
 async def _run_uncoordinated(kind: str, gw: FakeGateway, key: str,
