@@ -55,7 +55,12 @@ class FleetResult:
     worst_overrun: float = 0.0
 
 
-_TYPED = {"ok"} | {name for name in dir(__import__("torouter")) if name[:1].isupper()}
+def _typed(name: str) -> bool:
+    """``ok``, or the name of a torouter error class."""
+    import torouter
+
+    cls = getattr(torouter, name, None)
+    return name == "ok" or (isinstance(cls, type) and issubclass(cls, torouter.ToRouterError))
 
 
 class Fleet:
@@ -143,6 +148,6 @@ class Fleet:
             outcomes=Counter(row[0] for row in rows),
             from_coordinator=sum(1 for row in rows if row[1]),
             after_first=after, calls_after_first=calls_after,
-            untyped=[row[0] for row in rows if row[0] not in _TYPED],
+            untyped=[row[0] for row in rows if not _typed(row[0])],
             worst_overrun=max(row[3] - deadline for row in rows),
         )

@@ -31,7 +31,6 @@ SOCKET_TIMEOUT = 1.0
 RATE: dict[str, Any] = {"limit": 20, "window": 1.0, "retry_after": 2.0, "deadline": 1.0,
                         "interval": 0.02, "socket_timeout": SOCKET_TIMEOUT}
 EXPIRY: dict[str, Any] = {"expire_after": 100, "deadline": 5.0, "socket_timeout": SOCKET_TIMEOUT}
-TYPED_OUTCOMES = {"ok", "RateLimited", "APITimeoutError", "KeyExpired"}
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +41,7 @@ def fleet(_shared_redis: RedisServer) -> Iterator[Fleet]:
 
 def _check_every_call_ended_typed(result: FleetResult, deadline: float) -> None:
     assert result.calls == PROCESSES * CALLS
-    assert result.untyped == []
-    assert set(result.outcomes) <= TYPED_OUTCOMES, result.outcomes
+    assert result.untyped == []  # every outcome is a success or a torouter error
     # Within its deadline: the deadline bounds every wait and attempt; the slack only absorbs
     # a starved process on a loaded machine (a watchdog against unbounded waits, not a timing).
     assert result.worst_overrun < deadline + 2.0
