@@ -82,15 +82,15 @@ class Fleet:
                 raise RuntimeError(f"a fleet worker did not start: {line!r}")
 
     def close(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                assert worker.stdin is not None
+        for worker in self.workers:  # end of input: every worker exits (all at once)
+            if worker.poll() is None and worker.stdin is not None:
                 worker.stdin.close()
-                try:
-                    worker.wait(10)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
+        for worker in self.workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a stuck worker
+                worker.kill()
+                worker.wait()
 
     def __enter__(self) -> Fleet:
         return self
