@@ -86,8 +86,8 @@ def make(kind: str, gw: FakeGateway, key: str, coordinator: RedisCoordinator | N
 
     class Client(base):  # type: ignore[misc, valid-type]
         def _layers(self) -> tuple[Layer | None, ...]:
-            if breaker is None:
-                return super()._layers()  # type: ignore[no-any-return]
+            # The fleet layer with the stand-in breaker (or none): not the client's own default
+            # breaker, so that these tests see only what they set up.
             return self._coordinated(breaker)  # type: ignore[no-any-return]
 
     http = httpx.Client(transport=gw.transport()) if kind == "sync" else \
@@ -470,13 +470,22 @@ async def test_configuration_is_checked(redis_url: str) -> None:
 
 async def test_with_options_keeps_or_changes_the_coordinator(gw: FakeGateway, key: str,
                                                              redis_url: str) -> None:
+    from torouter._coordinator import _FleetLayer
+
+    def fleet_layers(client: Any) -> list[Layer]:
+        seam = client._seam
+        return [] if seam is None else [x for x in seam.layers if isinstance(x, _FleetLayer)]
+
     coord = RedisCoordinator(redis_url)
-    a = make("sync", gw, key, coord)
+    a = torouter.ToRouter(api_key=key, base_url=BASE, coordinator=coord)
     assert a.with_options(timeout=5)._coordinator is coord
-    assert a.with_options(coordinator=None)._seam is None
+    assert len(fleet_layers(a.with_options(timeout=5))) == 1
+    assert fleet_layers(a.with_options(coordinator=None)) == []
     plain = torouter.ToRouter(api_key=key, base_url=BASE)
-    assert plain._seam is None
-    assert plain.with_options(coordinator=coord)._seam is not None
+    assert fleet_layers(plain) == []
+    assert len(fleet_layers(plain.with_options(coordinator=coord))) == 1
+    assert len(fleet_layers(torouter.AsyncToRouter(api_key=key, base_url=BASE,
+                                                   coordinator=coord))) == 1
 
 
 async def test_a_client_given_as_object_works_for_both_client_kinds(
