@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
 SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py",
-           "fleet.py"]
+           "structured_outputs.py", "stream_helper.py", "fleet.py"]
 
 
 @dataclass
@@ -95,7 +95,8 @@ def test_quickstart_runs_the_fake_gateway_and_shows_each_failure(runs: dict[str,
     assert "No TOROUTER_API_KEY" in first and "FAKE" in first
     assert "real socket at http://127.0.0.1:" in first
     assert "assistant: Bonjour" in out  # the chat and the stream
-    assert "[stream done, request_id=req_" in out
+    assert "[stream done, request_id=req_" in out  # (through the stream helper)
+    assert "finish_reason=stop]" in out
     for cls, code in [("KeyExpired", "403, API_KEY_EXPIRED"),
                       ("QuotaExhausted", "429, API_KEY_QUOTA_EXHAUSTED"),
                       ("AccessDenied", "403, ACCESS_DENIED"),
@@ -127,8 +128,19 @@ def test_streaming_example(runs: dict[str, Run]) -> None:
     out = ok(runs["streaming.py"])
     assert "[answer] Rivers carve valleys, carry silt and join the sea." in out
     assert "[thinking] Let me think" in out
-    assert "caught StreamInterrupted: 4 chunks kept: 'Rivers carve valleys, '" in out
+    assert "caught StreamInterrupted: the partial answer is kept: 'Rivers carve valleys, '" in out
     assert "caught UpstreamUnavailable (code=upstream_unavailable" in out
+
+
+def test_stream_helper_example(runs: dict[str, Run]) -> None:
+    out = ok(runs["stream_helper.py"])
+    assert "[thinking] Let me think" in out
+    assert "[answer] Rivers carve valleys, carry silt and join the sea." in out
+    assert "[content.done: 50 characters]" in out
+    assert "final: 'Rivers carve valleys, carry silt and join the sea.' (finish_reason=stop" in out
+    assert "[stopped by the caller]" in out
+    assert "get_final_completion(): StreamInterrupted: the answer is not whole" in out
+    assert out.rstrip().endswith("[50 characters]")
 
 
 def test_handling_errors_example(runs: dict[str, Run]) -> None:
@@ -176,6 +188,37 @@ def test_the_pytest_example_passes_with_the_plugin_loaded_from_its_entry_point(
     assert "8 passed" in out
 
 
+
+
+def test_structured_outputs_example(runs: dict[str, Run]) -> None:
+    out = ok(runs["structured_outputs.py"])
+    assert "FAKE ToRouter gateway" in out.splitlines()[0]
+    assert "parsed: MathReasoning with 1 step(s)" in out
+    assert "the model calls GetWeather(city='example'" in out
+    assert "caught torouter.OutputValidationError: the content of choice 0 is not a valid " \
+           "MathReasoning (2 validation errors" in out
+    assert "err.__cause__: pydantic ValidationError with 2 errors" in out
+    assert "retried?       False" in out
+    assert "caught torouter.LengthFinishReasonError" in out
+    assert "the partial answer is kept: '{\"steps\": [{\"explanation\": \"Subtract 7'" in out
+
+
+def test_structured_outputs_example_with_a_key() -> None:
+    """With TOROUTER_API_KEY set it uses the gateway it is given (here: a fake one, served)."""
+    from torouter.testing import FakeGateway
+
+    gateway = FakeGateway()
+    with gateway.serve() as server:
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / "structured_outputs.py")], cwd=ROOT,
+            env=_env(TOROUTER_API_KEY=gateway.add_key(), TOROUTER_BASE_URL=server.base_url),
+            capture_output=True, text=True, timeout=120,  # watchdog only
+        )
+    out = ok(Run(done.returncode, done.stdout, done.stderr, 0.0))
+    assert f"REAL ToRouter gateway at {server.base_url}" in out
+    assert "parsed: MathReasoning" in out and "the model calls GetWeather" in out
+    assert "OutputValidationError" not in out  # the failure demos need the fake gateway
+    assert len(gateway.requests) == 2
 
 
 def test_every_example_is_covered() -> None:
