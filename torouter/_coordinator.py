@@ -817,3 +817,8 @@ def _terminal_error(blob: str) -> ToRouterError:
     )
     err.from_coordinator = True
     return err
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)
