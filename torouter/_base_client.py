@@ -43,9 +43,11 @@ from ._streaming import _scrub, _snippet, _StreamState, cut_socket, transport_de
 from ._version import __version__
 from .types._base import set_response_info
 
-if TYPE_CHECKING:  # the OpenTelemetry API is an optional extra (torouter[otel])
-    from opentelemetry.metrics import MeterProvider
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider  # the otel extra: torouter[otel]
     from opentelemetry.trace import TracerProvider
+
+    from ._coordinator import RedisCoordinator, _FleetLayer
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -151,6 +153,7 @@ class ClientOptions(TypedDict, total=False):
     retry_budget: RetryBudget | bool | None
     on_retry: OnRetry | None
     stream_idle_timeout: float | None
+    coordinator: RedisCoordinator | None
     telemetry: bool | None
     tracer_provider: TracerProvider | None
     meter_provider: MeterProvider | None
@@ -234,6 +237,7 @@ class BaseClient(Generic[HttpT]):
     _wire_headers: httpx.Headers | None
     _urls: dict[str, httpx.URL]
     _seam: Seam | None
+    _coordinator: RedisCoordinator | None
     _telemetry_options: tuple[bool | None, Any, Any, bool | None, bool]
 
     def __init__(
@@ -250,6 +254,7 @@ class BaseClient(Generic[HttpT]):
         retry_budget: RetryBudget | bool | None = True,
         on_retry: OnRetry | None = None,
         stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
+        coordinator: RedisCoordinator | None = None,
         telemetry: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
@@ -266,6 +271,7 @@ class BaseClient(Generic[HttpT]):
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
             retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
+            coordinator=coordinator,
             telemetry=telemetry, tracer_provider=tracer_provider, meter_provider=meter_provider,
             capture_content=capture_content, propagate_context=propagate_context,
         )
@@ -391,6 +397,7 @@ class BaseClient(Generic[HttpT]):
         retry_budget: RetryBudget | bool | None,
         on_retry: OnRetry | None,
         stream_idle_timeout: float | None,
+        coordinator: RedisCoordinator | None = None,
         telemetry: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
@@ -440,6 +447,12 @@ class BaseClient(Generic[HttpT]):
         if on_retry is not None and not callable(on_retry):
             raise InvalidArgumentError("on_retry must be callable(error, attempt)")
         self._on_retry = on_retry
+        if coordinator is not None:
+            from ._coordinator import RedisCoordinator
+
+            if not isinstance(coordinator, RedisCoordinator):
+                raise InvalidArgumentError("coordinator must be a torouter.RedisCoordinator")
+        self._coordinator = coordinator
         headers = dict(default_headers or {})
         check_headers(headers, "default_headers")
         self._default_headers = headers
@@ -469,7 +482,26 @@ class BaseClient(Generic[HttpT]):
     def _layers(self) -> tuple[Layer | None, ...]:
         """The seam's layers for this client, in order (``_seam``): telemetry (outermost, spans
         the whole call), fleet coordination (may wait or refuse first), circuit breaker."""
-        return (self._telemetry_layer(),)
+        breaker: Layer | None = None  # the client's CircuitBreaker, once there is one
+        return (self._telemetry_layer(), *self._coordinated(breaker))
+
+    def _coordinated(self, breaker: Any) -> tuple[Layer | None, Layer | None]:
+        """The fleet layer and the breaker layer, in this order (the breaker last).
+
+        Without a coordinator: ``(None, breaker)``.  With one that shares breakers, the fleet
+        layer decides ``breaker``'s state fleet-wide in its own Redis round trip, so the local
+        breaker layer is left out: ``(fleet, None)``.
+        """
+        fleet = self._fleet_layer(breaker)
+        if fleet is not None and fleet.breaker is not None:
+            return fleet, None
+        return fleet, breaker
+
+    def _fleet_layer(self, breaker: Any = None) -> _FleetLayer | None:
+        """The coordinator bound to this client's key (``None`` without a coordinator)."""
+        if self._coordinator is None:
+            return None
+        return self._coordinator._bind(self._api_key, self._base, breaker)
 
     def _telemetry_layer(self) -> Layer | None:
         """OpenTelemetry spans and metrics (``_telemetry``), or ``None``: switched off, or the
@@ -531,6 +563,7 @@ class BaseClient(Generic[HttpT]):
             "retry_budget": self._budget,
             "on_retry": self._on_retry,
             "stream_idle_timeout": self._stream_idle_timeout,
+            "coordinator": self._coordinator,
             **dict(zip(_TELEMETRY_OPTIONS, self._telemetry_options, strict=True)),
         }
 

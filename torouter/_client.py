@@ -57,6 +57,8 @@ class ToRouter(BaseClient[httpx.Client]):
             ``True`` (default) for a fresh one, ``None``/``False`` to switch it off.
         on_retry: ``on_retry(error, attempt)`` called before each retry's sleep.
         stream_idle_timeout: longest silence between two stream events (default 120 s).
+        coordinator: a :class:`RedisCoordinator` shared by a fleet of processes using the same
+            key: shared rate-limit pauses, terminal key states, breakers (``docs/fleet.md``).
         telemetry: OpenTelemetry spans and metrics (see docs/telemetry.md): on by default when
             ``opentelemetry`` is installed (``pip install "torouter[otel]"``), ``False`` off.
         tracer_provider: where spans go (default: the global tracer provider).
