@@ -494,3 +494,103 @@ def test_every_catalog_class_with_a_status_builds_and_describes_itself() -> None
                 assert isinstance(err, entry.cls), (entry.name, status, type(err).__name__)
             else:
                 assert type(err) is entry.cls, (entry.name, status, type(err).__name__)
+
+
+# --- what a user sees in the details --------------------------------------------------------
+
+
+def _from_body(data: object, status: int | None = 400, **kwargs: Any) -> APIStatusError:
+    return make_status_error(status=status, parsed=parse_error_body(body(data)), request_id=None,
+                             response=None, retry_after=None, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("error", "cls", "code"),
+    [
+        ({"type": "INSUFFICIENT_BALANCE", "code": "API_KEY_DISABLED"}, InsufficientBalance,
+         "INSUFFICIENT_BALANCE"),
+        ({"type": "API_KEY_DISABLED", "code": "INSUFFICIENT_BALANCE"}, KeyDisabled,
+         "API_KEY_DISABLED"),
+        ({"code": "USER_INACTIVE", "status": "API_KEY_EXPIRED"}, UserInactive, "USER_INACTIVE"),
+    ],
+)
+def test_the_first_gateway_code_in_the_body_wins(
+    error: dict[str, str], cls: type[APIStatusError], code: str
+) -> None:
+    err = _from_body({"error": {**error, "message": "m"}}, status=403)
+    assert type(err) is cls
+    assert err.code == code
+
+
+def test_the_specific_code_is_reported_not_the_generic_type() -> None:
+    err = _from_body({"error": {"type": "invalid_request_error", "code": "context_length_exceeded",
+                                "message": "too long"}})
+    assert type(err) is BadRequestError
+    assert err.code == "context_length_exceeded"
+    assert "context_length_exceeded" in str(err) and "invalid_request_error" not in str(err)
+    err = _from_body({"error": {"type": "invalid_request_error", "code": "brand_new_code"}},
+                     status=None)
+    assert err.code == "brand_new_code"
+    # a generic type alone is still reported
+    assert _from_body({"error": {"type": "invalid_request_error"}}).code == "invalid_request_error"
+
+
+@pytest.mark.parametrize(("numeric", "status"), [(599, 599), (100, 100), (503, 503),
+                                                  (600, 500), (99, 500), (True, 500)])
+def test_a_status_inside_a_stream_error_event_counts_only_from_100_to_599(
+    numeric: object, status: int
+) -> None:
+    # A stream error event has no HTTP status of its own: a Gemini-style numeric error.code in
+    # the event gives it one, if it is a real status.
+    err = _from_body({"error": {"code": numeric, "message": "m"}}, status=None)
+    assert err.status_code == status
+
+
+def test_retry_after_zero_is_shown() -> None:
+    err = make_status_error(status=429, parsed=parse_error_body(b""), request_id=None,
+                            response=None, retry_after=0.0)
+    assert err.retry_after == 0.0
+    assert "[retry_after=0s]" in str(err)
+    no_wait = make_status_error(status=429, parsed=parse_error_body(b""), request_id=None,
+                                response=None, retry_after=None)
+    assert "[retry_after=" not in str(no_wait)
+
+
+def test_a_body_that_cannot_be_checked_for_the_key_is_dropped() -> None:
+    # An error object the SDK cannot re-serialise (here: nested deeper than the JSON encoder
+    # goes) might still hold the key somewhere: the error keeps its code and a masked message,
+    # never the body.
+    deep: list[object] = [KEY]
+    for _ in range(100_000):
+        deep = [deep]
+    data = {"error": {"type": "INVALID_API_KEY", "message": f"bad key {KEY}"}, "trace": deep}
+    err = make_status_error(status=401, parsed=parse_error_object(data), request_id=None,
+                            response=None, retry_after=None, redact=(KEY,))
+    assert type(err) is InvalidApiKey and err.code == "INVALID_API_KEY"
+    assert err.body is None
+    assert KEY not in str(err) and KEY not in err.message
+    assert err.message == "bad key sk-…w0Cd".replace("w0Cd", KEY[-4:])
+    # the same body without the key is kept as it is
+    clean = make_status_error(status=401, parsed=parse_error_object({"error": "x", "n": 1}),
+                              request_id=None, response=None, retry_after=None, redact=(KEY,))
+    assert clean.body == {"error": "x", "n": 1}
+
+
+@pytest.mark.parametrize(
+    ("key", "masked"),
+    [
+        ("sk-0123456789abcdef", "sk-…cdef"),
+        ("sk-456789abc", "sk-…9abc"),  # 12 characters: the tail is shown
+        ("sk-456789ab", "sk-…"),  # 11 characters: too short to show any of it
+        ("abc", "…"),
+        ("0123456789ab", "…89ab"),
+        ("", ""),
+    ],
+)
+def test_mask_key_shows_a_tail_only_for_keys_of_12_characters_or_more(key: str,
+                                                                       masked: str) -> None:
+    from torouter._errors import mask_key
+
+    assert mask_key(key) == masked
+    if len(key) < 12:
+        assert key[-4:] not in mask_key(key) or not key

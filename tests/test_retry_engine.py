@@ -597,6 +597,24 @@ async def test_no_sleep_may_reach_the_deadline(kind: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", KINDS)
+async def test_a_sleep_that_would_end_exactly_at_the_deadline_is_not_taken(kind: str) -> None:
+    # 2 s attempt + Retry-After 3 s = the 5 s deadline: the next attempt would start with no
+    # time left, so the call ends now with the gateway's error.
+    clock = FakeClock()
+    script = Script(clock, [error(503, UPSTREAM, {"retry-after": "3"}), ok], took=2.0)
+    err = await fail(make(kind, clock, script, deadline=5))
+    assert isinstance(err, UpstreamUnavailable)
+    assert clock.sleeps == [] and script.count == 1
+    assert err.attempts[-1].stop_reason == "the deadline would pass before the next attempt"
+    # A moment more and the sleep fits.
+    clock = FakeClock()
+    script = Script(clock, [error(503, UPSTREAM, {"retry-after": "3"}), ok], took=[2.0, 0.0])
+    assert (await chat(make(kind, clock, script, deadline=5.25))).retries_taken == 1
+    assert clock.sleeps == [3.0]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_sleep_that_overran_the_deadline_ends_with_the_last_error(kind: str) -> None:
     # The sleep took 5 s longer than asked (a busy machine): no new attempt is sent and the
     # error the caller sees is the gateway's, with its history.
@@ -1217,13 +1235,23 @@ def check_call(sc: Scenario, clock: FakeClock, script: Script, outcomes: list[st
     if len(classes) == 1:
         (only,) = classes
         assert script.count <= 1 + policy.rule_for(only).max_retries
-    # Retry-After decides the sleep when given, and never above the cap.
-    for slept, (name, headers) in zip(clock.sleeps, sc.steps, strict=False):
-        assert slept <= max(policy.max_retry_after, 60.0)
+    # Retry-After decides the sleep when given, and one above the cap is never slept; without
+    # it the sleep is the rule's backoff for that retry: its ceiling without jitter, at most
+    # that with jitter.
+    for number, (slept, (name, headers)) in enumerate(
+            zip(clock.sleeps, sc.steps, strict=False), start=1):
         if headers and not name.startswith("API"):
             asked = (int(headers["retry-after-ms"]) / 1000 if "retry-after-ms" in headers
                      else float(headers["retry-after"]))
             assert slept == asked
+            assert asked <= policy.max_retry_after
+        else:
+            backoff = policy.rule_for(getattr(torouter, name)).backoff
+            ceiling = backoff.delay(number, lambda: 1.0)
+            if backoff.jitter:
+                assert 0 <= slept <= ceiling, (number, backoff)
+            else:
+                assert slept == ceiling, (number, backoff)
     # The budget never goes negative nor above its capacity.
     if sc.budget is not None:
         assert 0 <= sc.budget.level <= sc.budget.capacity

@@ -323,3 +323,94 @@ def test_outcome_does_not_depend_on_the_split(data: st.DataObject) -> None:
             return None
 
     assert outcome(pieces) == outcome([body])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads shaped like real servers' flushes: one event per read, or an event's lines in separate
+# reads (the shapes the random splits above rarely produce)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_event_name_and_its_data_in_separate_reads_keep_the_name() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: error\n") == []
+    assert decoder.feed(b'data: {"error": {"message": "boom"}}\n\n') == [
+        (b"error", b'{"error": {"message": "boom"}}')
+    ]
+    # ... and the name applies to that event only
+    assert decoder.feed(b"data: next\n\n") == [(None, b"next")]
+
+
+def test_a_data_line_in_one_read_and_its_blank_line_in_the_next() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n") == []
+    assert decoder.pending
+    assert decoder.feed(b"data: b\n") == []
+    assert decoder.feed(b"\n") == [(None, b"a\nb")]
+
+
+def test_a_read_with_a_data_line_and_the_start_of_the_next_line_is_not_an_event() -> None:
+    # "data: a\nd": the event has no blank line yet and "d" starts the next line.
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\nd") == []
+    assert decoder.pending
+    assert decoder.feed(b"ata: b\n\n") == [(None, b"a\nb")]
+    assert not decoder.pending
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [b"data: a\rb\n\n", b"data: a\r\n\n", b"data: a\n\r", b"data:\ra\n\n", b"data: a\rdata: b\n\n"],
+)
+def test_a_carriage_return_inside_a_one_event_read_is_a_line_end(chunk: bytes) -> None:
+    # Whatever a one-read event holds, the result is the same as feeding it byte by byte.
+    whole = SSEDecoder()
+    events = whole.feed(chunk) + whole.feed(b"\n")
+    assert events == feed_all([*bytewise(chunk), b"\n"])
+    assert b"\r" not in b"".join(data for _, data in events)
+
+
+def test_a_carriage_return_splits_a_one_read_event_into_two_lines() -> None:
+    decoder = SSEDecoder()
+    # "b" is a line of its own (a field named "b" without a value): ignored
+    assert decoder.feed(b"data: a\rb\n\n") == [(None, b"a")]
+    assert SSEDecoder().feed(b"data: a\rdata: b\n\n") == [(None, b"a\nb")]
+
+
+@pytest.mark.parametrize(
+    ("chunk", "expected"),
+    [
+        (b"data: x\n\n", (None, b"x")),
+        (b"data:x\n\n", (None, b"x")),
+        (b"data:  x\n\n", (None, b" x")),
+        (b"data: \n\n", (None, b"")),
+        (b"data:\n\n", (None, b"")),
+        (b"data: [DONE]\n\n", (None, b"[DONE]")),
+    ],
+)
+def test_one_event_per_read(chunk: bytes, expected: Event) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(chunk) == [expected]
+    assert not decoder.pending
+
+
+@pytest.mark.parametrize(
+    "chunk", [b"data: x\n", b"data: x\nx", b"data: x\n\nx", b"datum: x\n\n", b"dat\n\n",
+              b"event: e\n\n", b": data: x\n\n"],
+)
+def test_reads_that_are_not_one_whole_event(chunk: bytes) -> None:
+    # The same events as a byte-by-byte feed; leftovers stay pending, nothing is dropped.
+    whole = SSEDecoder()
+    split = SSEDecoder()
+    assert whole.feed(chunk) == feed_all(bytewise(chunk), split)
+    assert whole.pending == split.pending
+
+
+def test_a_one_event_read_obeys_the_limits() -> None:
+    line = b"data: " + b"x" * 10 + b"\n\n"
+    with pytest.raises(torouter.StreamDecodeError):
+        SSEDecoder(max_line=15).feed(line)
+    assert SSEDecoder(max_line=16).feed(line) == [(None, b"x" * 10)]
+    with pytest.raises(torouter.StreamDecodeError):
+        SSEDecoder(max_event=10).feed(line)  # 10 bytes + the newline that ends the data
+    assert SSEDecoder(max_event=11).feed(line) == [(None, b"x" * 10)]

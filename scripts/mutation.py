@@ -1,0 +1,538 @@
+"""Mutation testing of torouter's core: does the suite notice when the code changes?
+
+Each mutant is one small change to one module (a flipped comparison, a dropped branch or
+statement, a changed constant or default, ``and``/``or`` swapped, ``min``/``max`` swapped, a lock
+removed ...).  The module's tests run against it; a failing test "kills" the mutant, a green run
+means the change went unnoticed ("survived").  Survivors are either missing tests or *equivalent*
+mutants (the change cannot alter behaviour); the accepted equivalents are listed in
+:data:`EQUIVALENTS`, each with its reason.
+
+    python scripts/mutation.py                          # every module, one mutant at a time
+    python scripts/mutation.py --module _sse --module _budget
+    python scripts/mutation.py --fast                   # one mutant per source line
+    python scripts/mutation.py --changed-since main     # only lines changed since a git ref
+    python scripts/mutation.py --max-mutants 20 --jobs 2 --markdown
+
+Every mutant runs in a fresh ``python -m pytest`` subprocess (``-x -q``, a per-mutant timeout)
+inside a private copy of the work tree.  Never fork or run mutants in-process: the log filter
+(``torouter/_redact.py``) remembers every key a client was built with for the life of the
+process, so a process that already ran the tests masks keys even when the mutant removed the
+masking, and redaction mutants would falsely survive.  Mutant runs set ``CI=1`` so hypothesis is
+derandomized (the same examples every run: a mutant's fate does not depend on luck).
+
+Exit status: 0 when every module reaches ``--target`` (95% of non-equivalent mutants killed by
+default), 1 otherwise.  See docs/contributing-mutation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Module -> the tests that pin it, most decisive first (pytest runs with -x: the first failure
+# ends a mutant's run).  Adding a module is one line here.
+MODULES: dict[str, tuple[str, ...]] = {
+    "torouter/_errors.py": ("tests/test_errors.py", "tests/test_error_parsing.py"),
+    "torouter/_retry.py": ("tests/test_retry_policy.py", "tests/test_retry_engine.py"),
+    "torouter/_retrying.py": ("tests/test_retry_engine.py",),
+    "torouter/_budget.py": ("tests/test_retry_budget.py", "tests/test_retry_engine.py"),
+    "torouter/_sse.py": ("tests/test_sse.py",),
+    "torouter/_redact.py": ("tests/test_log_redaction.py", "tests/test_secrets.py"),
+}
+
+# Mutants accepted as equivalent: (module, a snippet of the original source line, the change,
+# why no test can tell the mutant from the original).  Matched by text, not by line number, so
+# unrelated edits do not invalidate the list.  Keep each reason honest: if a user could ever see
+# the difference, it is not equivalent -- write a test instead.
+EQUIVALENTS: list[tuple[str, str, str, str]] = [
+]
+
+
+# --- mutants -------------------------------------------------------------------------------
+
+_CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+}
+_BIN_SWAP: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Mult, ast.Mod: ast.Mult, ast.Pow: ast.Mult,
+    ast.BitOr: ast.BitAnd, ast.BitAnd: ast.BitOr,
+}
+_OP_TEXT: dict[type[ast.AST], str] = {
+    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+    ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+    ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&", ast.And: "and", ast.Or: "or",
+}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    module: str  # "torouter/_sse.py"
+    index: int  # position of the node in the traversal
+    kind: str  # which mutation of that node
+    line: int
+    change: str  # human-readable: "`<` -> `<=`"
+    source_line: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.module}:{self.line}"
+
+
+def _is_docstring(node: ast.stmt, parent_body: list[ast.stmt]) -> bool:
+    return (parent_body and parent_body[0] is node and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
+
+
+def _skipped(node: ast.AST) -> bool:
+    """Code that is not behaviour: ``if TYPE_CHECKING``, ``__all__``, asserts (type narrowing)."""
+    if isinstance(node, ast.If) and isinstance(node.test, ast.Name) \
+            and node.test.id == "TYPE_CHECKING":
+        return True
+    if isinstance(node, ast.Assert):
+        return True
+    return isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
+        isinstance(t, ast.Name) and t.id == "__all__"
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+    )
+
+
+def _mutations(node: ast.AST, parent_body: list[ast.stmt] | None,
+               in_if_body: bool) -> Iterator[tuple[str, str]]:
+    """(kind, description) for each way ``node`` can be mutated."""
+    if isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            new = _CMP_SWAP.get(type(op))
+            if new is not None:
+                yield f"cmp{i}", f"`{_OP_TEXT[type(op)]}` -> `{_OP_TEXT[new]}`"
+    elif isinstance(node, ast.BoolOp):
+        other = ast.Or if isinstance(node.op, ast.And) else ast.And
+        yield "boolop", f"`{_OP_TEXT[type(node.op)]}` -> `{_OP_TEXT[other]}`"
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield "notnot", "`not x` -> `x`"
+    elif isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in _BIN_SWAP:
+        eq = "=" if isinstance(node, ast.AugAssign) else ""
+        yield "binop", (f"`{_OP_TEXT[type(node.op)]}{eq}` -> "
+                        f"`{_OP_TEXT[_BIN_SWAP[type(node.op)]]}{eq}`")
+    elif isinstance(node, ast.IfExp):
+        yield "ifexp_body", "conditional expression always takes its `if` value"
+        yield "ifexp_else", "conditional expression always takes its `else` value"
+    elif isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool):
+            yield "const", f"`{value}` -> `{not value}`"
+        elif isinstance(value, (int, float)):
+            yield "const", f"`{value!r}` -> `{_bump(value)!r}`"
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id in ("min", "max"):
+        yield "minmax", f"`{node.func.id}(` -> `{'max' if node.func.id == 'min' else 'min'}(`"
+    if isinstance(node, ast.If):
+        yield "if_false", "branch never taken (`if False:`)"
+        if node.orelse:
+            yield "if_true", "else branch never taken (`if True:`)"
+    if isinstance(node, ast.With):
+        yield "with_drop", "context manager removed (body runs bare)"
+    if isinstance(node, ast.stmt) and parent_body is not None:
+        droppable = (
+            (isinstance(node, ast.Expr) and not _is_docstring(node, parent_body))
+            or isinstance(node, (ast.AugAssign, ast.Raise, ast.Continue, ast.Break))
+            or (isinstance(node, ast.Assign)
+                and all(isinstance(t, (ast.Attribute, ast.Subscript)) for t in node.targets))
+            or (isinstance(node, ast.Return) and in_if_body)
+        )
+        if droppable:
+            yield "drop", "statement removed"
+
+
+def _bump(value: int | float) -> int | float:
+    if value == 0:
+        return type(value)(1)
+    return value + 1
+
+
+def _apply(node: ast.AST, kind: str) -> ast.AST | list[ast.stmt] | None:
+    """Mutate ``node`` (in place where possible); return its replacement."""
+    if kind.startswith("cmp"):
+        assert isinstance(node, ast.Compare)
+        i = int(kind[3:])
+        node.ops[i] = _CMP_SWAP[type(node.ops[i])]()
+        return node
+    if kind == "boolop":
+        assert isinstance(node, ast.BoolOp)
+        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        return node
+    if kind == "notnot":
+        assert isinstance(node, ast.UnaryOp)
+        return node.operand
+    if kind == "binop":
+        assert isinstance(node, (ast.BinOp, ast.AugAssign))
+        node.op = _BIN_SWAP[type(node.op)]()
+        return node
+    if kind in ("ifexp_body", "ifexp_else"):
+        assert isinstance(node, ast.IfExp)
+        return node.body if kind == "ifexp_body" else node.orelse
+    if kind == "const":
+        assert isinstance(node, ast.Constant)
+        node.value = (not node.value) if isinstance(node.value, bool) else _bump(node.value)
+        return node
+    if kind == "minmax":
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        node.func.id = "max" if node.func.id == "min" else "min"
+        return node
+    if kind in ("if_false", "if_true"):
+        assert isinstance(node, ast.If)
+        node.test = ast.Constant(kind == "if_true")
+        return node
+    if kind == "with_drop":
+        assert isinstance(node, ast.With)
+        return node.body
+    if kind == "drop":
+        return ast.Pass()
+    raise ValueError(kind)
+
+
+class _Walker:
+    """Visits every node in a fixed order; ``target`` set = mutate that node and stop."""
+
+    def __init__(self, target: tuple[int, str] | None = None) -> None:
+        self.target = target
+        self.count = 0
+        self.found: list[tuple[int, str, str, int]] = []  # index, kind, change, line
+
+    def visit(self, node: ast.AST, parent_body: list[ast.stmt] | None = None,
+              in_if_body: bool = False) -> ast.AST | list[ast.stmt] | None:
+        if _skipped(node) or isinstance(node, ast.arg) or _is_annotation_host(node):
+            return node
+        index = self.count
+        self.count += 1
+        if self.target is None:
+            for kind, change in _mutations(node, parent_body, in_if_body):
+                self.found.append((index, kind, change, getattr(node, "lineno", 0)))
+        elif self.target[0] == index:
+            return _apply(node, self.target[1])
+        for name, value in ast.iter_fields(node):
+            if name in ("annotation", "returns", "type_comment"):
+                continue
+            if isinstance(value, list):
+                new_list: list[object] = []
+                is_body = bool(value) and isinstance(value[0], ast.stmt)
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        res = self.visit(item, value if is_body else None,
+                                         isinstance(node, ast.If) and name == "body")
+                        if isinstance(res, list):
+                            new_list.extend(res)
+                        elif res is not None:
+                            new_list.append(res)
+                    else:
+                        new_list.append(item)
+                value[:] = new_list
+            elif isinstance(value, ast.AST):
+                res = self.visit(value)
+                if isinstance(res, ast.AST):
+                    setattr(node, name, res)
+        return node
+
+
+def _is_annotation_host(node: ast.AST) -> bool:
+    # Class-level annotations without a value (``message: str``) are declarations only.
+    return isinstance(node, ast.AnnAssign) and node.value is None
+
+
+def enumerate_mutants(module: str) -> list[Mutant]:
+    source = (ROOT / module).read_text()
+    lines = source.splitlines()
+    walker = _Walker()
+    walker.visit(ast.parse(source))
+    return [Mutant(module, index, kind, line, change, lines[line - 1].strip() if line else "")
+            for index, kind, change, line in walker.found]
+
+
+def mutated_source(mutant: Mutant) -> str:
+    tree = ast.parse((ROOT / mutant.module).read_text())
+    walker = _Walker((mutant.index, mutant.kind))
+    walker.visit(tree)
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def equivalent_reason(mutant: Mutant) -> str | None:
+    for module, snippet, change, reason in EQUIVALENTS:
+        if module == mutant.module and snippet in mutant.source_line and change == mutant.change:
+            return reason
+    return None
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    mutant: Mutant
+    outcome: str  # "killed", "timeout", "survived", "equivalent", "equivalent-killed"
+    seconds: float
+    reason: str = ""
+
+
+@dataclass
+class ModuleReport:
+    module: str
+    results: list[Result] = field(default_factory=list)
+
+    def count(self, *outcomes: str) -> int:
+        return sum(r.outcome in outcomes for r in self.results)
+
+    @property
+    def score(self) -> float:
+        judged = self.count("killed", "timeout", "survived")
+        return 100.0 if judged == 0 else 100.0 * self.count("killed", "timeout") / judged
+
+
+def _copy_tree(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns(".git", "__pycache__", ".hypothesis", ".mypy_cache",
+                                    ".ruff_cache", ".pytest_cache", "site", "*.pyc")
+    work = dest / "tree"
+    shutil.copytree(ROOT, work, ignore=ignore)
+    return work
+
+
+def run_tests(work: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, float]:
+    """Run the test files one pytest process at a time, stopping at the first failure.
+
+    The first files are the small, targeted ones: most mutants die there, without paying for
+    collecting the larger files.  ``timeout`` bounds the whole run.
+    """
+    env = dict(os.environ)
+    env.update(PYTHONPATH=str(work), CI="1")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # cache bytecode in the private copy: faster
+    env.pop("PYTEST_ADDOPTS", None)
+    started = time.monotonic()
+    for test_file in tests:
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
+               test_file]
+        left = timeout - (time.monotonic() - started)
+        try:
+            proc = subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=max(left, 1.0), check=False)
+        except subprocess.TimeoutExpired:  # subprocess.run kills the child
+            return "timeout", time.monotonic() - started
+        if proc.returncode != 0:
+            return "killed", time.monotonic() - started
+    return "survived", time.monotonic() - started
+
+
+class Worker:
+    """A private copy of the work tree where one mutant at a time is written and tested."""
+
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="torouter-mutation-"))
+        self.work = _copy_tree(self.tmp)
+
+    def write(self, module: str, text: str) -> None:
+        """Put ``text`` in place of ``module``, dropping its cached bytecode.
+
+        A .pyc is trusted when the source's size and mtime (in whole seconds) match, which two
+        mutants written within one second can share: delete it rather than risk a stale run.
+        """
+        path = self.work / module
+        path.write_text(text)
+        for pyc in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
+            pyc.unlink()
+
+    def run(self, mutant: Mutant, tests: tuple[str, ...], timeout: float) -> Result:
+        original = (self.work / mutant.module).read_text()
+        self.write(mutant.module, mutated_source(mutant))
+        try:
+            outcome, seconds = run_tests(self.work, tests, timeout)
+        finally:
+            self.write(mutant.module, original)
+        reason = equivalent_reason(mutant)
+        if reason is not None:
+            # An "equivalent" mutant that a test kills was listed wrongly: report it.
+            outcome = "equivalent" if outcome == "survived" else "equivalent-killed"
+        return Result(mutant, outcome, seconds, reason or "")
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _changed_lines(module: str, ref: str) -> set[int]:
+    diff = subprocess.run(["git", "diff", "-U0", ref, "--", module], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+    changed: set[int] = set()
+    for line in diff.splitlines():
+        if line.startswith("@@"):
+            new = line.split("+", 1)[1].split(" ", 1)[0]
+            start, _, count = new.partition(",")
+            n = int(count) if count else 1
+            changed.update(range(int(start), int(start) + n))
+    return changed
+
+
+def select(module: str, args: argparse.Namespace) -> list[Mutant]:
+    mutants = enumerate_mutants(module)
+    if args.changed_since:
+        lines = _changed_lines(module, args.changed_since)
+        mutants = [m for m in mutants if m.line in lines]
+    if args.fast:
+        seen: set[int] = set()
+        mutants = [m for m in mutants if not (m.line in seen or seen.add(m.line))]  # type: ignore[func-returns-value]
+    if args.max_mutants is not None:
+        mutants = mutants[: args.max_mutants]
+    return mutants
+
+
+def _resolve(names: list[str]) -> list[str]:
+    if not names:
+        return list(MODULES)
+    chosen = []
+    for name in names:
+        matches = [m for m in MODULES if m == name or Path(m).stem == name
+                   or Path(m).stem == "_" + name.lstrip("_")]
+        if not matches:
+            raise SystemExit(f"unknown module {name!r}; known: {', '.join(MODULES)}")
+        chosen.extend(matches)
+    return chosen
+
+
+def run_module(module: str, args: argparse.Namespace, workers: list[Worker],
+               log: Callable[[str], None]) -> ModuleReport:
+    tests = MODULES[module]
+    report = ModuleReport(module)
+    # The unmutated module must pass its tests -- through the same unparse as the mutants.
+    baseline_started = time.monotonic()
+    original = (ROOT / module).read_text()
+    workers[0].write(module, ast.unparse(ast.parse(original)))
+    try:
+        outcome, _ = run_tests(workers[0].work, tests, timeout=600)
+    finally:
+        workers[0].write(module, original)
+    if outcome != "survived":
+        raise SystemExit(f"{module}: its tests fail without any mutation: {' '.join(tests)}")
+    baseline = time.monotonic() - baseline_started
+    timeout = args.timeout or max(30.0, 4 * baseline)
+    mutants = select(module, args)
+    log(f"{module}: {len(mutants)} mutants, tests {' '.join(tests)} "
+        f"(baseline {baseline:.1f}s, timeout {timeout:.0f}s)")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(workers)) as pool:
+        free = list(workers)
+        futures = {}
+        pending = list(mutants)
+
+        def submit() -> None:
+            while free and pending:
+                worker, mutant = free.pop(), pending.pop(0)
+                fut = pool.submit(worker.run, mutant, tests, timeout)
+                futures[fut] = worker
+
+        submit()
+        done_n = 0
+        while futures:
+            done, _ = concurrent.futures.wait(futures, return_when="FIRST_COMPLETED")
+            for fut in done:
+                free.append(futures.pop(fut))
+                result = fut.result()
+                report.results.append(result)
+                done_n += 1
+                if done_n % 25 == 0:
+                    log(f"  ... {done_n}/{len(mutants)} done")
+                if result.outcome in ("survived", "equivalent-killed") or args.verbose:
+                    m = result.mutant
+                    log(f"  [{done_n}/{len(mutants)}] {result.outcome.upper()} {m.where} "
+                        f"{m.change}: {m.source_line}")
+            submit()
+    report.results.sort(key=lambda r: (r.mutant.line, r.mutant.index, r.mutant.kind))
+    return report
+
+
+def print_report(reports: list[ModuleReport], target: float, seconds: float,
+                 markdown: bool) -> bool:
+    ok = True
+    print()
+    print("| module | mutants | killed | survived | equivalent | score |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for rep in reports:
+        killed = rep.count("killed", "timeout")
+        print(f"| `{rep.module}` | {len(rep.results)} | {killed} | {rep.count('survived')} | "
+              f"{rep.count('equivalent')} | {rep.score:.1f}% |")
+        ok = ok and rep.score >= target and rep.count("equivalent-killed") == 0
+    print(f"\nwall time {seconds / 60:.1f} min; target {target:g}% of non-equivalent mutants "
+          "killed per module")
+    for rep in reports:
+        survivors = [r for r in rep.results if r.outcome == "survived"]
+        wrong = [r for r in rep.results if r.outcome == "equivalent-killed"]
+        equivalents = [r for r in rep.results if r.outcome == "equivalent"]
+        if survivors:
+            print(f"\nsurvivors in {rep.module}:")
+            for r in survivors:
+                print(f"  {r.mutant.where}  {r.mutant.change}  | {r.mutant.source_line}")
+        if wrong:
+            print(f"\nlisted as equivalent but killed (remove from EQUIVALENTS) in {rep.module}:")
+            for r in wrong:
+                print(f"  {r.mutant.where}  {r.mutant.change}  | {r.mutant.source_line}")
+        if equivalents and markdown:
+            print(f"\nequivalent mutants in {rep.module}:\n")
+            print("| line | change | why it is equivalent |")
+            print("|---|---|---|")
+            for r in equivalents:
+                print(f"| `{r.mutant.source_line}` | {r.mutant.change} | {r.reason} |")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--module", action="append", default=[],
+                        help="module to mutate (path or name such as _sse); repeatable")
+    parser.add_argument("--max-mutants", type=int, default=None,
+                        help="at most this many mutants per module (the first ones)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="mutants tested in parallel (default 1: the machine is shared)")
+    parser.add_argument("--fast", action="store_true",
+                        help="one mutant per source line (a quick sample)")
+    parser.add_argument("--changed-since", metavar="REF",
+                        help="only mutate lines changed since this git ref (e.g. main)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per mutant (default: 4 x the baseline run, at least 30)")
+    parser.add_argument("--target", type=float, default=95.0,
+                        help="required score per module in percent (default 95)")
+    parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the equivalent mutants as Markdown tables")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant")
+    args = parser.parse_args(argv)
+    modules = _resolve(args.module)
+    if args.list:
+        for module in modules:
+            for m in select(module, args):
+                reason = equivalent_reason(m)
+                print(f"{m.where}  {m.change}  | {m.source_line}"
+                      + (f"  [equivalent: {reason}]" if reason else ""))
+        return 0
+    started = time.monotonic()
+    workers = [Worker() for _ in range(max(1, args.jobs))]
+    try:
+        reports = [run_module(module, args, workers, lambda s: print(s, flush=True))
+                   for module in modules]
+    finally:
+        for worker in workers:
+            worker.close()
+    return 0 if print_report(reports, args.target, time.monotonic() - started,
+                             args.markdown) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
