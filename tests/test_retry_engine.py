@@ -611,6 +611,13 @@ async def test_a_sleep_that_would_end_exactly_at_the_deadline_is_not_taken(kind:
     script = Script(clock, [error(503, UPSTREAM, {"retry-after": "3"}), ok], took=[2.0, 0.0])
     assert (await chat(make(kind, clock, script, deadline=5.25))).retries_taken == 1
     assert clock.sleeps == [3.0]
+    # A sleep that overran to exactly the deadline: no attempt is sent with no time left.
+    clock = FakeClock(overshoot=2.0)
+    script = Script(clock, [error(503, UPSTREAM, {"retry-after": "1"}), ok])
+    err = await fail(make(kind, clock, script, deadline=3))
+    assert isinstance(err, UpstreamUnavailable) and script.count == 1
+    assert clock.now == clock.start + 3
+    assert err.attempts[-1].stop_reason == "the deadline ran out before the next attempt"
 
 
 @pytest.mark.anyio

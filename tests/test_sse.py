@@ -159,7 +159,8 @@ def test_data_stays_bytes_including_invalid_utf8() -> None:
 def test_default_limits() -> None:
     decoder = SSEDecoder()
     assert (decoder.max_line, decoder.max_event) == (MAX_LINE_BYTES, MAX_EVENT_BYTES)
-    assert MAX_LINE_BYTES >= 1024 * 1024
+    # the documented limits (RELIABILITY.md): 4 MiB per line, 16 MiB per event
+    assert (MAX_LINE_BYTES, MAX_EVENT_BYTES) == (4 * 2**20, 16 * 2**20)
 
 
 def test_over_long_line_without_end_raises() -> None:
@@ -414,3 +415,55 @@ def test_a_one_event_read_obeys_the_limits() -> None:
     with pytest.raises(torouter.StreamDecodeError):
         SSEDecoder(max_event=10).feed(line)  # 10 bytes + the newline that ends the data
     assert SSEDecoder(max_event=11).feed(line) == [(None, b"x" * 10)]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (b"data: a\n", b"data: b\n\n", [(None, b"a\nb")]),  # an event already under way
+        (b"event: e\n", b"data: b\n\n", [(b"e", b"b")]),  # a name already read
+        (b"data: a", b"data: b\n\n", [(None, b"adata: b")]),  # a line already under way
+        (b": keep-alive", b"data: b\n\n", []),  # ... that is a comment: the rest is comment too
+        (b"data: a\r", b"data: b\n\n", [(None, b"a\nb")]),  # a held-back CR ends the line
+    ],
+)
+def test_a_one_event_read_after_an_unfinished_one_continues_it(
+    first: bytes, second: bytes, expected: list[Event]
+) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(first) == []
+    assert decoder.feed(second) == expected
+    assert not decoder.pending
+
+
+def test_every_event_may_be_exactly_the_event_limit_however_it_arrives() -> None:
+    body = b"data: " + b"x" * 10 + b"\n\n"  # 10 bytes of data + the newline that ends them
+    assert feed_all(bytewise(body * 3), SSEDecoder(max_event=11)) == [(None, b"x" * 10)] * 3
+    with pytest.raises(torouter.StreamDecodeError):
+        feed_all(bytewise(body), SSEDecoder(max_event=10))
+
+
+def test_a_held_back_cr_ends_its_line_for_the_line_limit_too() -> None:
+    # "data: x" then CR (held: it may be half of a CRLF), then a new line without an end yet:
+    # two short lines, not one line over the limit.
+    decoder = SSEDecoder(max_line=10)
+    assert decoder.feed(b"data: x\r") == []
+    assert decoder.feed(b"data: yy") == []
+    assert decoder.feed(b"\n\n") == [(None, b"x\nyy")]
+
+
+@pytest.mark.parametrize(
+    ("max_line", "reads"),
+    [
+        (32, [b"data: " + b"x" * 20, b"y" * 20]),  # a line grows past the limit, unfinished
+        (32, [b"data: " + b"x" * 40]),  # one read past the limit
+        (64, [b"data: a\n", b"data: " + b"b" * 30 + b"\n"]),  # the event grows past its limit
+    ],
+)
+def test_after_refusing_an_oversized_line_or_event_nothing_is_held(
+    max_line: int, reads: list[bytes]
+) -> None:
+    decoder = SSEDecoder(max_line=max_line, max_event=30)
+    with pytest.raises(torouter.StreamDecodeError):
+        feed_all(reads, decoder)
+    assert not decoder.pending  # the oversized bytes are let go, not kept in memory
