@@ -73,6 +73,10 @@ _FAST = ("the one-event fast path is only a shortcut: when it is not taken, the 
          "returns the same events")
 _COMMENT = ("a comment line (`:...`) is a field with an empty name, which the general rule "
             "ignores anyway")
+_REFUSED = ("the size counter of an event refused for its size: after a StreamDecodeError the "
+            "stream is over and its decoder is never fed again (torouter/_streaming.py)")
+_NO_SECRETS = ("an early exit: with no key remembered, the loop below finds nothing and the "
+               "record is returned unchanged all the same")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -100,6 +104,10 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_sse.py", "if line[0] == 58:", "`58` -> `59`",
      _COMMENT + " (and a line starting with `;` is an unknown field: ignored too)"),
     ("torouter/_sse.py", "keep-alive\ncontinue", "statement removed", _COMMENT),
+    ("torouter/_sse.py", "self._data = []\nself._size = 0", "statement removed", _REFUSED),
+    ("torouter/_sse.py", "self._data = []\nself._size = 0", "`0` -> `1`", _REFUSED),
+    ("torouter/_redact.py", "if not secrets:", "branch never taken (`if False:`)", _NO_SECRETS),
+    ("torouter/_redact.py", "if not secrets:\nreturn True", "statement removed", _NO_SECRETS),
 ]
 
 
