@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import ast
 import concurrent.futures
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -37,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -341,12 +343,24 @@ class Result:
     outcome: str  # "killed", "timeout", "survived", "equivalent", "equivalent-killed"
     seconds: float
     reason: str = ""
+    raw: str = ""  # what the tests did: "killed", "timeout" or "survived"
+
+
+def judged(mutant: Mutant, raw: str, seconds: float) -> Result:
+    """The result of a test run (``raw``: killed, timeout or survived), with EQUIVALENTS applied."""
+    reason = equivalent_reason(mutant)
+    outcome = raw
+    if reason is not None:
+        # An "equivalent" mutant that a test kills was listed wrongly: report it.
+        outcome = "equivalent" if raw == "survived" else "equivalent-killed"
+    return Result(mutant, outcome, seconds, reason or "", raw)
 
 
 @dataclass
 class ModuleReport:
     module: str
     results: list[Result] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the runs behind these results
 
     def count(self, *outcomes: str) -> int:
         return sum(r.outcome in outcomes for r in self.results)
@@ -415,11 +429,7 @@ class Worker:
             outcome, seconds = run_tests(self.work, tests, timeout)
         finally:
             self.write(mutant.module, original)
-        reason = equivalent_reason(mutant)
-        if reason is not None:
-            # An "equivalent" mutant that a test kills was listed wrongly: report it.
-            outcome = "equivalent" if outcome == "survived" else "equivalent-killed"
-        return Result(mutant, outcome, seconds, reason or "")
+        return judged(mutant, outcome, seconds)
 
     def close(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -481,6 +491,15 @@ def run_module(module: str, args: argparse.Namespace, workers: list[Worker],
     baseline = time.monotonic() - baseline_started
     timeout = args.timeout or max(30.0, 4 * baseline)
     mutants = select(module, args)
+    previous = load(Path(args.survivors_from), module) if args.survivors_from else None
+    if previous is not None:
+        # Re-test only the survivors not listed as equivalent; keep the other results.
+        again = {(r.mutant.index, r.mutant.kind) for r in previous.results
+                 if r.outcome == "survived"}
+        mutants = [m for m in mutants if (m.index, m.kind) in again]
+        report.results = [r for r in previous.results
+                          if (r.mutant.index, r.mutant.kind) not in again]
+        report.seconds = previous.seconds
     log(f"{module}: {len(mutants)} mutants, runs {' | '.join(tests)} "
         f"(baseline {baseline:.1f}s, timeout {timeout:.0f}s)")
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(workers)) as pool:
@@ -511,6 +530,33 @@ def run_module(module: str, args: argparse.Namespace, workers: list[Worker],
                         f"{m.change}: {m.source_line}")
             submit()
     report.results.sort(key=lambda r: (r.mutant.line, r.mutant.index, r.mutant.kind))
+    report.seconds += time.monotonic() - baseline_started
+    return report
+
+
+def save(path: Path, reports: list[ModuleReport]) -> None:
+    """Write the results to ``path`` (JSON), keeping the other modules already in it."""
+    data = json.loads(path.read_text()) if path.exists() else {}
+    for rep in reports:
+        data[rep.module] = {
+            "seconds": round(rep.seconds, 1),
+            "source_sha1": hashlib.sha1((ROOT / rep.module).read_bytes()).hexdigest(),
+            "mutants": [{**asdict(r.mutant), "raw": r.raw, "seconds": round(r.seconds, 2)}
+                        for r in rep.results],
+        }
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def load(path: Path, module: str) -> ModuleReport | None:
+    data = json.loads(path.read_text()).get(module) if path.exists() else None
+    if data is None:
+        return None
+    if data["source_sha1"] != hashlib.sha1((ROOT / module).read_bytes()).hexdigest():
+        raise SystemExit(f"{path}: {module} changed since those results; run it again")
+    report = ModuleReport(module, seconds=data["seconds"])
+    for m in data["mutants"]:
+        raw, seconds = m.pop("raw"), m.pop("seconds")
+        report.results.append(judged(Mutant(**m), raw, seconds))
     return report
 
 
@@ -518,12 +564,12 @@ def print_report(reports: list[ModuleReport], target: float, seconds: float,
                  markdown: bool) -> bool:
     ok = True
     print()
-    print("| module | mutants | killed | survived | equivalent | score |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| module | mutants | killed | survived | equivalent | score | run time |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for rep in reports:
         killed = rep.count("killed", "timeout")
         print(f"| `{rep.module}` | {len(rep.results)} | {killed} | {rep.count('survived')} | "
-              f"{rep.count('equivalent')} | {rep.score:.1f}% |")
+              f"{rep.count('equivalent')} | {rep.score:.1f}% | {rep.seconds / 60:.1f} min |")
         ok = ok and rep.score >= target and rep.count("equivalent-killed") == 0
     print(f"\nwall time {seconds / 60:.1f} min; target {target:g}% of non-equivalent mutants "
           "killed per module")
@@ -567,9 +613,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the equivalent mutants as Markdown tables")
+    parser.add_argument("--save", metavar="FILE",
+                        help="write the results to FILE (JSON; other modules in it are kept)")
+    parser.add_argument("--survivors-from", metavar="FILE",
+                        help="re-test only the mutants that survived in FILE (saved by --save); "
+                             "the other results are taken from FILE")
+    parser.add_argument("--report", metavar="FILE",
+                        help="print the report of the results saved in FILE, run nothing")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant")
     args = parser.parse_args(argv)
     modules = _resolve(args.module)
+    if args.report:
+        saved = [load(Path(args.report), module) for module in modules]
+        reports = [r for r in saved if r is not None]
+        return 0 if print_report(reports, args.target, sum(r.seconds for r in reports),
+                                 args.markdown) else 1
     if args.list:
         for module in modules:
             for m in select(module, args):
@@ -580,8 +638,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     workers = [Worker() for _ in range(max(1, args.jobs))]
     try:
-        reports = [run_module(module, args, workers, lambda s: print(s, flush=True))
-                   for module in modules]
+        reports = []
+        for module in modules:
+            reports.append(run_module(module, args, workers, lambda s: print(s, flush=True)))
+            if args.save:
+                save(Path(args.save), reports[-1:])
     finally:
         for worker in workers:
             worker.close()

@@ -78,3 +78,27 @@ def test_a_record_that_cannot_render_is_left_to_logging(caplog: pytest.LogCaptur
     for flt in logging.getLogger("httpx").filters:
         assert flt.filter(record) is True  # kept (logging reports the bad format itself)
     assert record.args == ("not a number",)
+
+
+def test_before_any_client_exists_records_pass_untouched() -> None:
+    # This process has built clients already (the filter remembers their keys for good): look
+    # at a fresh interpreter instead.
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, io\n"
+        "import torouter._redact\n"
+        "out = io.StringIO()\n"
+        "logging.basicConfig(stream=out, level=logging.DEBUG, format='%(name)s %(message)s')\n"
+        "logging.getLogger('httpx').debug('status=%d', 200)\n"
+        "logging.getLogger('torouter').info('hello %s', 'there')\n"
+        "print(out.getvalue(), end='')\n"
+    )
+    # the torouter this test imported, not whichever one the interpreter would find
+    root = os.path.dirname(os.path.dirname(os.path.abspath(torouter.__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, env=env, timeout=120)  # the timeout only guards a hang
+    assert done.stdout == "httpx status=200\ntorouter hello there\n"
