@@ -34,6 +34,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,8 @@ _REFUSED = ("the size counter of an event refused for its size: after a StreamDe
             "stream is over and its decoder is never fed again (torouter/_streaming.py)")
 _NO_SECRETS = ("an early exit: with no key remembered, the loop below finds nothing and the "
                "record is returned unchanged all the same")
+_NEEDLE = ("the test for a key inside a bytes repr with a shorter needle: it can only add a "
+           "rewrite of a record that holds no whole key, and that rewrite renders the same text")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -110,6 +113,12 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_sse.py", "self._data = []\nself._size = 0", "`0` -> `1`", _REFUSED),
     ("torouter/_redact.py", "if not secrets:", "branch never taken (`if False:`)", _NO_SECRETS),
     ("torouter/_redact.py", "if not secrets:\nreturn True", "statement removed", _NO_SECRETS),
+    ("torouter/_redact.py", "if repr(raw)[2:-1] in text:", "`2` -> `3`", _NEEDLE),
+    ("torouter/_redact.py", "if repr(raw)[2:-1] in text:", "`1` -> `2`", _NEEDLE),
+    ("torouter/_redact.py", "if secret in _secrets:", "branch never taken (`if False:`)",
+     "a shortcut: adding a key that is already remembered leaves the set as it was"),
+    ("torouter/_redact.py", "if secret in _secrets:\nreturn", "statement removed",
+     "a shortcut: adding a key that is already remembered leaves the set as it was"),
 ]
 
 
@@ -636,6 +645,8 @@ def main(argv: list[str] | None = None) -> int:
                       + (f"  [equivalent: {reason}]" if reason else ""))
         return 0
     started = time.monotonic()
+    # SIGTERM (a stopped run) still removes the private copies of the tree.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     workers = [Worker() for _ in range(max(1, args.jobs))]
     try:
         reports = []

@@ -10,6 +10,7 @@ filter's two masking rules is checked on its own.
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
@@ -102,3 +103,53 @@ def test_before_any_client_exists_records_pass_untouched() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, env=env, timeout=120)  # the timeout only guards a hang
     assert done.stdout == "httpx status=200\ntorouter hello there\n"
+
+
+# How long the paused thread waits for its rival.  A locked update keeps the rival out, so the
+# wait always runs to its end there; this only bounds that wait (no timing is asserted).
+RIVAL_WAIT = 0.5
+
+
+class _PausingKey(str):
+    """A key whose second hash, in the thread named "first", waits for a rival to finish.
+
+    The second hash is the one inside the update of the remembered set: the rival's whole
+    update then falls between the first thread's read of the set and its write.
+    """
+
+    rival_done: threading.Event
+    hashes: int
+
+    def __hash__(self) -> int:
+        self.hashes += 1
+        if self.hashes == 2 and threading.current_thread().name == "first":
+            self.rival_done.wait(RIVAL_WAIT)
+        return str.__hash__(self)
+
+
+def test_two_clients_built_at_once_both_get_their_keys_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from torouter._redact import remember_secret
+
+    first = _PausingKey("sk-first-racer-aa11bb22cc")
+    first.hashes = 0
+    first.rival_done = threading.Event()
+    rival = "sk-rival-racer-dd33ee44ff"
+
+    def remember_rival() -> None:
+        try:
+            remember_secret(rival)
+        finally:
+            first.rival_done.set()
+
+    a = threading.Thread(target=remember_secret, args=(first,), name="first")
+    b = threading.Thread(target=remember_rival, name="rival")
+    a.start()
+    while first.hashes < 2 and a.is_alive():  # the first thread is inside: send the rival
+        threading.Event().wait(0.001)
+    b.start()
+    a.join()
+    b.join()
+    shown = _emit("torouter", caplog, "%s and %s", str(first), rival)
+    assert shown == f"{mask_key(first)} and {mask_key(rival)}", "a key was forgotten"
