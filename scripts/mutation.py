@@ -29,9 +29,11 @@ from __future__ import annotations
 import argparse
 import ast
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -388,37 +390,71 @@ def _copy_tree(dest: Path) -> Path:
     return work
 
 
-def run_tests(work: Path, runs: tuple[str, ...], timeout: float) -> tuple[str, float]:
-    """Run the test files one pytest process at a time, stopping at the first failure.
-
-    The first files are the small, targeted ones: most mutants die there, without paying for
-    collecting the larger files.  ``timeout`` bounds the whole run.
-    """
+def _env(work: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PYTHONPATH=str(work), CI="1")
+    env.update(PYTHONPATH=str(work), CI="1")  # CI=1: hypothesis derandomized
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # cache bytecode in the private copy: faster
     env.pop("PYTEST_ADDOPTS", None)
-    started = time.monotonic()
-    for run in runs:
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
-               *shlex.split(run)]
-        left = timeout - (time.monotonic() - started)
-        try:
-            proc = subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, timeout=max(left, 1.0), check=False)
-        except subprocess.TimeoutExpired:  # subprocess.run kills the child
-            return "timeout", time.monotonic() - started
-        if proc.returncode not in (0, 5):  # 5: this run selected no tests
-            return "killed", time.monotonic() - started
-    return "survived", time.monotonic() - started
+    return env
+
+
+# What a test server imports once, before it forks a child per pytest run.  Never anything of
+# torouter's that holds state: only its pydantic types (slow to build, stateless).
+_PRELOAD = ("pytest", "_pytest.python", "_pytest.assertion.rewrite", "hypothesis", "httpx",
+            "respx", "anyio", "pydantic", "tenacity", "torouter.types")
+
+
+def _stateless(name: str) -> bool:
+    return name in ("torouter", "torouter._version") or name.startswith("torouter.types")
+
+
+def serve() -> None:
+    """The test server (``--serve``): one fresh child per pytest run, forked from a clean parent.
+
+    Reads one JSON list of pytest arguments per line, forks, and writes the child's pid, then its
+    exit code.  The parent never imports torouter's core, so every child imports the (mutated)
+    core afresh -- in particular ``torouter/_redact.py`` starts with no remembered key -- and
+    the interpreter, pytest, httpx, pydantic and the response types are not paid again.
+    """
+    import importlib
+
+    sys.path.insert(0, os.getcwd())
+    for name in _PRELOAD:
+        importlib.import_module(name)
+    import pytest
+
+    for line in sys.stdin:
+        leaked = [m for m in sys.modules if m.startswith("torouter") and not _stateless(m)]
+        if leaked:  # never fork a parent holding core state (see the module docstring)
+            raise SystemExit(f"the test server imported {leaked}")
+        args = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the child: its own process group, so a timeout can kill all of it
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            try:
+                code = int(pytest.main(args))
+            except BaseException:
+                code = 3
+            os._exit(code)
+        print(pid, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), flush=True)
 
 
 class Worker:
     """A private copy of the work tree where one mutant at a time is written and tested."""
 
-    def __init__(self) -> None:
+    def __init__(self, fork: bool = True) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="torouter-mutation-"))
         self.work = _copy_tree(self.tmp)
+        self.server: subprocess.Popen[str] | None = None
+        if fork:
+            self.server = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--serve"], cwd=self.work,
+                env=_env(self.work), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def write(self, module: str, text: str) -> None:
         """Put ``text`` in place of ``module``, dropping its cached bytecode.
@@ -431,16 +467,58 @@ class Worker:
         for pyc in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
             pyc.unlink()
 
-    def run(self, mutant: Mutant, tests: tuple[str, ...], timeout: float) -> Result:
+    def pytest(self, args: list[str], timeout: float) -> int | None:
+        """Exit code of one pytest run in a fresh process, or None after ``timeout``."""
+        if self.server is None:
+            try:
+                return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=self.work,
+                                      env=_env(self.work), stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, timeout=timeout,
+                                      check=False).returncode
+            except subprocess.TimeoutExpired:  # subprocess.run kills the child
+                return None
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.server.stdin.write(json.dumps(args) + "\n")
+        self.server.stdin.flush()
+        pid = int(self.server.stdout.readline())
+        ready, _, _ = select.select([self.server.stdout], [], [], timeout)
+        if not ready:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            self.server.stdout.readline()  # the killed child's status
+            return None
+        return int(self.server.stdout.readline())
+
+    def run_tests(self, runs: tuple[str, ...], timeout: float) -> tuple[str, float]:
+        """Run the pytest runs in order, stopping at the first failure (``timeout``: all of it).
+
+        The first runs are the small, targeted ones: most mutants die there, without paying for
+        the larger ones.
+        """
+        started = time.monotonic()
+        for run in runs:
+            args = ["-x", "-q", "--no-header", "-p", "no:cacheprovider", *shlex.split(run)]
+            code = self.pytest(args, max(timeout - (time.monotonic() - started), 1.0))
+            if code is None:
+                return "timeout", time.monotonic() - started
+            if code not in (0, 5):  # 5: this run selected no tests
+                return "killed", time.monotonic() - started
+        return "survived", time.monotonic() - started
+
+    def run(self, mutant: Mutant, runs: tuple[str, ...], timeout: float) -> Result:
         original = (self.work / mutant.module).read_text()
         self.write(mutant.module, mutated_source(mutant))
         try:
-            outcome, seconds = run_tests(self.work, tests, timeout)
+            outcome, seconds = self.run_tests(runs, timeout)
         finally:
             self.write(mutant.module, original)
         return judged(mutant, outcome, seconds)
 
     def close(self) -> None:
+        if self.server is not None:
+            if self.server.stdin is not None:
+                self.server.stdin.close()
+            self.server.wait(timeout=60)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -457,7 +535,7 @@ def _changed_lines(module: str, ref: str) -> set[int]:
     return changed
 
 
-def select(module: str, args: argparse.Namespace) -> list[Mutant]:
+def chosen_mutants(module: str, args: argparse.Namespace) -> list[Mutant]:
     mutants = enumerate_mutants(module)
     if args.changed_since:
         lines = _changed_lines(module, args.changed_since)
@@ -492,14 +570,14 @@ def run_module(module: str, args: argparse.Namespace, workers: list[Worker],
     original = (ROOT / module).read_text()
     workers[0].write(module, ast.unparse(ast.parse(original)))
     try:
-        outcome, _ = run_tests(workers[0].work, tests, timeout=600)
+        outcome, _ = workers[0].run_tests(tests, timeout=600)
     finally:
         workers[0].write(module, original)
     if outcome != "survived":
         raise SystemExit(f"{module}: its tests fail without any mutation: {' '.join(tests)}")
     baseline = time.monotonic() - baseline_started
     timeout = args.timeout or max(30.0, 4 * baseline)
-    mutants = select(module, args)
+    mutants = chosen_mutants(module, args)
     previous = load(Path(args.survivors_from), module) if args.survivors_from else None
     if previous is not None:
         # Re-test only the survivors not listed as equivalent; keep the other results.
@@ -629,8 +707,15 @@ def main(argv: list[str] | None = None) -> int:
                              "the other results are taken from FILE")
     parser.add_argument("--report", metavar="FILE",
                         help="print the report of the results saved in FILE, run nothing")
+    parser.add_argument("--no-fork", action="store_true",
+                        help="start a new interpreter for every pytest run (slower) instead of "
+                             "forking it from a clean test server")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant")
     args = parser.parse_args(argv)
+    if args.serve:
+        serve()
+        return 0
     modules = _resolve(args.module)
     if args.report:
         saved = [load(Path(args.report), module) for module in modules]
@@ -639,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
                                  args.markdown) else 1
     if args.list:
         for module in modules:
-            for m in select(module, args):
+            for m in chosen_mutants(module, args):
                 reason = equivalent_reason(m)
                 print(f"{m.where}  {m.change}  | {m.source_line}"
                       + (f"  [equivalent: {reason}]" if reason else ""))
@@ -647,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     # SIGTERM (a stopped run) still removes the private copies of the tree.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
-    workers = [Worker() for _ in range(max(1, args.jobs))]
+    workers = [Worker(fork=not args.no_fork) for _ in range(max(1, args.jobs))]
     try:
         reports = []
         for module in modules:
