@@ -935,10 +935,12 @@ async def test_the_error_carries_one_record_per_attempt(kind: str, max_jitter: N
     s = clock.sleeps
     assert s == [0.5, 1.0, 2.0]
     assert err.attempts == (
-        Attempt(1, "UpstreamUnavailable", 503, "upstream_unavailable", "req-a", 0.25, s[0]),
-        Attempt(2, "APIConnectionError", None, None, None, 0.5, s[1]),
-        Attempt(3, "UpstreamUnavailable", 502, None, "req-c", 1.0, s[2]),
-        Attempt(4, "InternalServerError", 500, None, "req-d", 2.0, None, "3 retries used"),
+        Attempt(1, "UpstreamUnavailable", 503, "upstream_unavailable", "req-a", 0.25, s[0],
+                model="gpt-5-mini"),
+        Attempt(2, "APIConnectionError", None, None, None, 0.5, s[1], model="gpt-5-mini"),
+        Attempt(3, "UpstreamUnavailable", 502, None, "req-c", 1.0, s[2], model="gpt-5-mini"),
+        Attempt(4, "InternalServerError", 500, None, "req-d", 2.0, None, "3 retries used",
+                model="gpt-5-mini"),
     )
     assert err.retries_taken == 3
     assert [a for _, a in seen] == list(err.attempts[:3])
@@ -951,7 +953,7 @@ async def test_a_final_error_on_the_first_attempt_has_a_history_of_one(kind: str
     script = Script(clock, [coded(401, "INVALID_API_KEY", x_request_id="req-k")])
     err = await fail(make(kind, clock, script))
     assert err.attempts == (Attempt(1, "InvalidApiKey", 401, "INVALID_API_KEY", "req-k", 0.0,
-                                    None, "not retried by policy"),)
+                                    None, "not retried by policy", model="gpt-5-mini"),)
     assert err.retries_taken == 0
 
 

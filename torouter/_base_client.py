@@ -36,6 +36,7 @@ from ._redact import remember_secret
 from ._response import RawResponse
 from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._retrying import CallRetryState, OnRetry
+from ._seam import Layer, Seam, build_seam
 from ._streaming import _scrub, _snippet, _StreamState, transport_detail
 from ._version import __version__
 from .types._base import set_response_info
@@ -87,9 +88,16 @@ class CallContext:
     redact: tuple[str, ...] = field(repr=False)  # the key: never in a repr
 
 
+_OPERATIONS = {"/chat/completions": "chat", "/embeddings": "embeddings", "/models": "models"}
+
+
 @dataclass(slots=True)
 class RequestSpec(Generic[M]):
-    """One API call, as the resources describe it."""
+    """One API call, as the resources describe it.
+
+    ``params`` is the JSON body before encoding (what the seam's layers read, and what a
+    fallback re-encodes with another model); ``body`` is its encoding.
+    """
 
     method: str
     path: str
@@ -99,6 +107,24 @@ class RequestSpec(Generic[M]):
     raw: bool = False
     headers: Mapping[str, str] | None = None
     timeout: httpx.Timeout | None = None
+    params: Mapping[str, Any] | None = None
+
+    @property
+    def operation(self) -> str:
+        """``chat``, ``embeddings`` or ``models`` (the GenAI operation name)."""
+        return _OPERATIONS.get(self.path, self.path.strip("/"))
+
+    @property
+    def model(self) -> str | None:
+        """The model this request asks for, if the endpoint takes one."""
+        model = None if self.params is None else self.params.get("model")
+        return model if isinstance(model, str) else None
+
+    def with_model(self, model: str) -> RequestSpec[M]:
+        """The same request for another model (the body re-encoded)."""
+        params = {**(self.params or {}), "model": model}
+        return RequestSpec(self.method, self.path, self.cast_to, dumps(params), self.stream,
+                           self.raw, self.headers, self.timeout, params)
 
 
 def _json_default(value: object) -> object:
@@ -166,6 +192,7 @@ class BaseClient(Generic[HttpT]):
     # are then built directly (see ``_build``) from these, made once per client.
     _wire_headers: httpx.Headers | None
     _urls: dict[str, httpx.URL]
+    _seam: Seam | None
 
     def __init__(
         self,
@@ -302,6 +329,12 @@ class BaseClient(Generic[HttpT]):
         self._api_key = secret
         remember_secret(secret.get_secret_value())
         self._headers = _build_headers(self._api_key, headers)
+        self._seam = build_seam(self._layers())
+
+    def _layers(self) -> tuple[Layer | None, ...]:
+        """The seam's layers for this client, in order (``_seam``): telemetry (outermost, spans
+        the whole call), fleet coordination (may wait or refuse first), circuit breaker."""
+        return ()
 
     # -- public, shared ---------------------------------------------------------------------
 
@@ -379,14 +412,19 @@ class BaseClient(Generic[HttpT]):
     # -- per call ---------------------------------------------------------------------------
 
     def _new_call(self, spec: RequestSpec[Any]) -> CallRetryState:
-        return CallRetryState(
+        call = CallRetryState(
             policy=self._policy,
             budget=self._budget,
             clock=self._clock,
             deadline=self._deadline,
             on_retry=self._on_retry,
             label=f"{spec.method} {spec.path}",
+            spec=spec,
+            seam=self._seam,
         )
+        if self._seam is not None:
+            self._seam.start(call)
+        return call
 
     def _attempt_timeout(self, spec: RequestSpec[Any], call: CallRetryState) -> httpx.Timeout:
         timeout = spec.timeout or self._timeout
@@ -449,13 +487,18 @@ class BaseClient(Generic[HttpT]):
                 url = self._urls.get(spec.path)
                 if url is None:
                     url = self._urls[spec.path] = httpx.URL(self._base + spec.path)
-                if spec.headers:
+                if spec.headers or call.extra_headers:
                     wire = wire.copy()
-                    wire.update(spec.headers)
+                    wire.update(spec.headers or {})
+                    wire.update(call.extra_headers)
                 return httpx.Request(spec.method, url, content=spec.body, headers=wire,
                                      extensions={"timeout": timeout.as_dict()})
+            headers = self._request_headers(spec)
+            if call.extra_headers:
+                headers = headers.copy()
+                headers.update(call.extra_headers)
             return http.build_request(spec.method, self._base + spec.path, content=spec.body,
-                                      headers=self._request_headers(spec), timeout=timeout)
+                                      headers=headers, timeout=timeout)
         except (httpx.HTTPError, UnicodeError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(
                 f"cannot build the request: {type(exc).__name__}: {exc}") from None

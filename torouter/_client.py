@@ -70,26 +70,51 @@ class ToRouter(BaseClient[httpx.Client]):
 
     def _request(self, spec: RequestSpec[Any]) -> Any:
         call = self._new_call(spec)
-        try:
-            try:  # the first attempt; tenacity's loop is built only after a failure
-                return self._attempt(spec, call)
+        while True:
+            try:
+                result = self._retry_loop(spec, call)
             except ToRouterError as err:
-                retrying = sync_retrying(call, self._sleep)
-                if not retries_first_failure(retrying, err):
+                following = call.next_spec(err)  # the core decides (e.g. a fallback model)
+                if following is None:
+                    call.finish(err)
                     raise
-                first: ToRouterError | None = err
-            for attempt in retrying:
-                with attempt:
-                    if first is not None:  # tenacity's attempt 1 is the failure above
-                        replay, first = first, None
-                        raise replay
-                    return self._attempt(spec, call)
+                spec = call.spec = following
+                continue
+            return call.complete(result)
+
+    def _retry_loop(self, spec: RequestSpec[Any], call: Any) -> Any:
+        try:  # the first attempt; tenacity's loop is built only after a failure
+            return self._attempt(spec, call)
         except ToRouterError as err:
-            call.finish(err)
-            raise
+            retrying = sync_retrying(call, self._sleep)
+            if not retries_first_failure(retrying, err):
+                raise
+            first: ToRouterError | None = err
+        for attempt in retrying:
+            with attempt:
+                if first is not None:  # tenacity's attempt 1 is the failure above
+                    replay, first = first, None
+                    raise replay
+                return self._attempt(spec, call)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, spec: RequestSpec[Any], call: Any) -> Any:
+        seam = call.seam
+        if seam is None:
+            return self._send(spec, call)
+        wait = seam.before(call)  # the layers decide: proceed, wait, or refuse (raises)
+        if wait:
+            self._sleep(wait)
+        seam.send(call)
+        try:
+            result = self._send(spec, call)
+        except ToRouterError as err:
+            seam.after(call, err)
+            raise
+        seam.after(call, None)
+        return result
+
+    def _send(self, spec: RequestSpec[Any], call: Any) -> Any:
         request = self._build(self._http, spec, call)
         try:
             response = self._http.send(request, stream=True)
@@ -155,26 +180,51 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
 
     async def _request(self, spec: RequestSpec[Any]) -> Any:
         call = self._new_call(spec)
-        try:
-            try:  # the first attempt; tenacity's loop is built only after a failure
-                return await self._attempt(spec, call)
+        while True:
+            try:
+                result = await self._retry_loop(spec, call)
             except ToRouterError as err:
-                retrying = async_retrying(call, self._sleep)
-                if not retries_first_failure(retrying, err):
+                following = call.next_spec(err)  # the core decides (e.g. a fallback model)
+                if following is None:
+                    call.finish(err)
                     raise
-                first: ToRouterError | None = err
-            async for attempt in retrying:
-                with attempt:
-                    if first is not None:  # tenacity's attempt 1 is the failure above
-                        replay, first = first, None
-                        raise replay
-                    return await self._attempt(spec, call)
+                spec = call.spec = following
+                continue
+            return call.complete(result)
+
+    async def _retry_loop(self, spec: RequestSpec[Any], call: Any) -> Any:
+        try:  # the first attempt; tenacity's loop is built only after a failure
+            return await self._attempt(spec, call)
         except ToRouterError as err:
-            call.finish(err)
-            raise
+            retrying = async_retrying(call, self._sleep)
+            if not retries_first_failure(retrying, err):
+                raise
+            first: ToRouterError | None = err
+        async for attempt in retrying:
+            with attempt:
+                if first is not None:  # tenacity's attempt 1 is the failure above
+                    replay, first = first, None
+                    raise replay
+                return await self._attempt(spec, call)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, spec: RequestSpec[Any], call: Any) -> Any:
+        seam = call.seam
+        if seam is None:
+            return await self._send(spec, call)
+        wait = await seam.abefore(call)  # the layers decide: proceed, wait, or refuse (raises)
+        if wait:
+            await self._sleep(wait)
+        seam.send(call)
+        try:
+            result = await self._send(spec, call)
+        except ToRouterError as err:
+            await seam.aafter(call, err)
+            raise
+        await seam.aafter(call, None)
+        return result
+
+    async def _send(self, spec: RequestSpec[Any], call: Any) -> Any:
         request = self._build(self._http, spec, call)
         try:
             response = await self._http.send(request, stream=True)

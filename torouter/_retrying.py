@@ -20,7 +20,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import tenacity
@@ -33,6 +33,10 @@ from ._budget import RetryBudget
 from ._errors import APIStatusError, APITimeoutError, ToRouterError
 from ._retry import RetryPolicy
 
+if TYPE_CHECKING:
+    from ._base_client import RequestSpec
+    from ._seam import Seam
+
 __all__ = ["Attempt", "CallRetryState", "OnRetry", "retries_first_failure"]
 
 log = logging.getLogger("torouter")
@@ -43,7 +47,8 @@ class Attempt:
     """One attempt of an API call, as kept in ``err.attempts``.
 
     ``outcome`` is the error class name, or ``"ok"``; ``sleep`` is the pause that followed it
-    (``None`` for the last attempt); ``elapsed`` is how long the attempt took, in seconds.
+    (``None`` for the last attempt); ``elapsed`` is how long the attempt took, in seconds;
+    ``model`` is the model the attempt asked for (``None`` for an endpoint without one).
     """
 
     number: int
@@ -54,6 +59,7 @@ class Attempt:
     elapsed: float
     sleep: float | None = None
     stop_reason: str | None = None
+    model: str | None = None
 
 
 #: ``on_retry(error, attempt)`` is called before each retry's sleep (``attempt.sleep`` is set).
@@ -61,7 +67,8 @@ OnRetry = Callable[[ToRouterError, Attempt], None]
 
 
 class CallRetryState:
-    """Per-call retry state: the clock, the deadline, the attempts so far, tokens spent."""
+    """Per-call state: the clock, the deadline, the attempts so far, tokens spent, and what the
+    seam's layers read (``spec``, ``model``, ``notes``, ``extra_headers``; see ``_seam``)."""
 
     __slots__ = (
         "_attempt_start",
@@ -71,10 +78,18 @@ class CallRetryState:
         "budget",
         "clock",
         "deadline_at",
+        "ended",
+        "error",
+        "extra_headers",
         "label",
+        "model",
+        "notes",
         "on_retry",
         "policy",
         "rand",
+        "result",
+        "seam",
+        "spec",
         "spent",
         "start",
         "stop_reason",
@@ -90,6 +105,8 @@ class CallRetryState:
         on_retry: OnRetry | None,
         label: str,
         rand: Callable[[], float] = random.random,
+        spec: RequestSpec[Any] | None = None,
+        seam: Seam | None = None,
     ) -> None:
         self.policy = policy
         self.budget = budget
@@ -105,6 +122,14 @@ class CallRetryState:
         self._attempt_start = self.start
         self._expired = False
         self._last_error: ToRouterError | None = None
+        self.spec = spec
+        self.model: str | None = None if spec is None else spec.model
+        self.seam = seam
+        self.notes: dict[object, Any] = {}
+        self.extra_headers: dict[str, str] = {}
+        self.result: Any = None
+        self.error: ToRouterError | None = None
+        self.ended = False
 
     # -- per attempt ---------------------------------------------------------------------
 
@@ -148,9 +173,20 @@ class CallRetryState:
                 code=error.code,
                 request_id=error.request_id,
                 elapsed=self.clock() - self._attempt_start,
+                model=self.model,
             )
         )
         return error
+
+    def expire(self, reason: str) -> None:
+        """End the call after the current attempt whatever the policy says (the deadline)."""
+        self._expired = True
+        self.stop_reason = reason
+
+    def refused(self, error: ToRouterError) -> ToRouterError:
+        """Record an attempt a seam layer refused (nothing was sent); return the error."""
+        self._attempt_start = self.clock()
+        return self.failed(error)
 
     def succeeded(self) -> int:
         """Record a success: refund the budget; return the number of retries it took."""
@@ -159,10 +195,36 @@ class CallRetryState:
         return len(self.attempts)
 
     def finish(self, error: ToRouterError) -> None:
-        """Attach the attempt history to the error that ends the call."""
+        """The call failed: attach the attempt history to its error; tell the seam."""
         if self.attempts and self.stop_reason and self.attempts[-1].stop_reason is None:
             self.attempts[-1] = replace(self.attempts[-1], stop_reason=self.stop_reason)
         error.attempts = tuple(self.attempts)
+        self.error = error
+        if self.seam is not None:
+            self.seam.end(self, error)
+
+    def complete(self, result: Any) -> Any:
+        """The call succeeded with ``result``; tell the seam (a stream: when it ends)."""
+        self.result = result
+        if self.seam is not None:
+            stream = result.parse() if self.spec is not None and self.spec.raw and \
+                self.spec.stream else result
+            end_hook = getattr(stream, "_set_end_hook", None)
+            if end_hook is not None:
+                end_hook(self._stream_ended)
+            else:
+                self.seam.end(self, None)
+        return result
+
+    def _stream_ended(self, error: ToRouterError | None) -> None:
+        self.error = error
+        if self.seam is not None:
+            self.seam.end(self, error)
+
+    def next_spec(self, error: ToRouterError) -> RequestSpec[Any] | None:
+        """After the call's retries for one model ended in ``error``: the request to continue
+        with (the next fallback model), or ``None`` to end the call with ``error``."""
+        return None
 
     # -- what tenacity asks ----------------------------------------------------------------
 

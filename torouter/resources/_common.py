@@ -89,4 +89,5 @@ def build_spec(
         raw=raw,
         headers=extra_headers,
         timeout=None if timeout is None else to_timeout(timeout),
+        params=body,
     )
