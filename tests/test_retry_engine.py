@@ -8,6 +8,7 @@ transport (``httpx.MockTransport`` or respx); most tests run once on each client
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import inspect
 import json
@@ -944,6 +945,10 @@ async def test_the_error_carries_one_record_per_attempt(kind: str, max_jitter: N
     )
     assert err.retries_taken == 3
     assert [a for _, a in seen] == list(err.attempts[:3])
+    # The history is a record: it cannot be edited after the fact (and can be hashed).
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        err.attempts[0].sleep = 99.0  # type: ignore[misc]
+    assert len(set(err.attempts)) == 4
 
 
 @pytest.mark.anyio

@@ -457,6 +457,7 @@ def test_a_held_back_cr_ends_its_line_for_the_line_limit_too() -> None:
     [
         (32, [b"data: " + b"x" * 20, b"y" * 20]),  # a line grows past the limit, unfinished
         (32, [b"data: " + b"x" * 40]),  # one read past the limit
+        (32, [b"data: " + b"x" * 10, b"\n" + b"z" * 40]),  # ... after a line that was held
         (64, [b"data: a\n", b"data: " + b"b" * 30 + b"\n"]),  # the event grows past its limit
     ],
 )
