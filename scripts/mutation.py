@@ -63,7 +63,7 @@ def runs_for(*files: str) -> tuple[str, ...]:
 MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_errors.py": runs_for("tests/test_error_parsing.py", "tests/test_errors.py"),
     "torouter/_retry.py": runs_for("tests/test_retry_policy.py", "tests/test_retry_engine.py"),
-    "torouter/_retrying.py": runs_for("tests/test_retry_engine.py"),
+    "torouter/_retrying.py": runs_for("tests/test_retry_engine.py", "tests/test_seam.py"),
     "torouter/_budget.py": runs_for("tests/test_retry_budget.py", "tests/test_retry_engine.py"),
     "torouter/_sse.py": runs_for("tests/test_sse.py"),
     "torouter/_redact.py": runs_for("tests/test_log_redaction.py", "tests/test_secrets.py"),

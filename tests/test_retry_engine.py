@@ -755,6 +755,25 @@ async def test_a_timeout_costs_more(kind: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", KINDS)
+async def test_a_success_refunds_what_its_retries_spent_or_the_first_try_refund(
+    kind: str
+) -> None:
+    budget = RetryBudget(capacity=100, retry_cost=5, success_refund=2)
+    budget.try_spend(UpstreamUnavailable("earlier"))
+    budget.try_spend(UpstreamUnavailable("earlier"))
+    assert budget.level == 90
+    clock = FakeClock()
+    script = Script(clock, [upstream(), upstream(), ok])
+    reply = await chat(make(kind, clock, script, retry_budget=budget))
+    assert reply.retries_taken == 2
+    assert budget.level == 90  # 2 retries spent 10 tokens; the success gave exactly 10 back
+    clock = FakeClock()
+    await chat(make(kind, clock, Script(clock, [ok]), retry_budget=budget))
+    assert budget.level == 92  # a first-try success refunds success_refund
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", KINDS)
 async def test_with_options_copies_share_the_budget(kind: str) -> None:
     clock = FakeClock()
     script = Script(clock, [upstream()])
