@@ -594,3 +594,59 @@ def test_mask_key_shows_a_tail_only_for_keys_of_12_characters_or_more(key: str,
     assert mask_key(key) == masked
     if len(key) < 12:
         assert key[-4:] not in mask_key(key) or not key
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("API_KEY_EXPIRED", "KeyExpired"),
+        ("api_key_expired", "KeyExpired"),  # codes in any case
+        ("  INVALID_API_KEY ", "InvalidApiKey"),
+        ("KeyDisabled", "KeyDisabled"),  # a class name
+        ("ratelimited", "RateLimited"),
+        ("ip not allowed", "AccessDenied"),
+        ("insufficient_quota", "QuotaExhausted"),  # a provider code
+        ("permission_error", "PermissionDeniedError"),  # a generic category
+        (401, "AuthenticationError"),  # a status
+        ("404", "NotFoundError"),
+        (503, "NoEligibleChannel"),
+        (599, "InternalServerError"),  # any other 5xx
+        (413, "BadRequestError"),
+    ],
+)
+def test_lookup_finds_the_catalog_row(query: str | int, name: str) -> None:
+    from torouter._errors import lookup
+
+    entry = lookup(query)
+    assert entry is not None and entry.name == name
+
+
+@pytest.mark.parametrize("query", ["NO_SUCH_CODE", "", 418, "302"])
+def test_lookup_of_something_unknown_is_none(query: str | int) -> None:
+    from torouter._errors import lookup
+
+    assert lookup(query) is None
+
+
+@pytest.mark.parametrize(
+    ("cls", "status"),
+    [(BadRequestError, 400), (AuthenticationError, 401), (BillingError, 402),
+     (PermissionDeniedError, 403), (NotFoundError, 404), (RateLimitError, 429),
+     (InternalServerError, 500), (UpstreamUnavailable, 502), (NoEligibleChannel, 503),
+     (UpstreamTimeout, 504), (InsufficientBalance, 403), (QuotaExhausted, 429),
+     (UsageLimitExceeded, 429), (SubscriptionNotFound, 403), (SubscriptionInvalid, 403)],
+)
+def test_an_error_event_in_a_stream_gets_the_status_of_its_class(
+    cls: type[APIStatusError], status: int
+) -> None:
+    # A stream error event arrives inside a 200: the error reports the status its class has
+    # over plain HTTP, so handlers keyed on status_code see the same number.
+    code = next((e.codes[0] for e in torouter.ERROR_CATALOG if e.cls is cls and e.codes), None)
+    data = {"error": {"type": code, "message": "m"}} if code else {"error": {"message": "m"}}
+    if code is None:  # a class no code selects: the status it stands for (documented)
+        assert cls.canonical_status == status
+        return
+    err = make_status_error(status=None, parsed=parse_error_object(data), request_id=None,
+                            response=None, retry_after=None)
+    assert type(err) is cls
+    assert err.status_code == status
