@@ -650,3 +650,14 @@ def test_an_error_event_in_a_stream_gets_the_status_of_its_class(
                             response=None, retry_after=None)
     assert type(err) is cls
     assert err.status_code == status
+
+
+def test_an_error_built_directly_is_a_complete_exception() -> None:
+    err = InternalServerError("boom", status_code=500, request_id="r-1")
+    assert err.args == ("boom",)  # what logging and `except Exception as e: e.args` see
+    assert err.attempts == () and err.retries_taken == 0  # no call, no history
+    assert (err.code, err.response, err.body, err.retry_after) == (None, None, None, None)
+    assert err.hint == InternalServerError.default_hint
+    assert InternalServerError("x", hint="do this", doc_url="https://x.test").hint == "do this"
+    back = pickle.loads(pickle.dumps(err))
+    assert back.args == ("boom",) and back.request_id == "r-1" and back.attempts == ()

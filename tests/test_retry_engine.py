@@ -1300,3 +1300,30 @@ def test_properties_of_the_sync_engine(sc: Scenario) -> None:
 @given(sc=scenarios)
 def test_properties_of_the_async_engine(sc: Scenario) -> None:
     asyncio.run(run_scenario("async", sc))
+
+
+def test_a_deadline_gone_before_the_first_attempt_is_a_timeout_that_says_so() -> None:
+    # (e.g. the caller's own code, or a layer of the seam, used up the time before attempt 1)
+    clock = FakeClock()
+    state = CallRetryState(policy=DEFAULT_RETRY_POLICY, budget=None, clock=clock, deadline=5,
+                           on_retry=None, label="test")
+    clock.advance(5)
+    with pytest.raises(APITimeoutError) as info:
+        state.begin(httpx.Timeout(30))
+    assert info.value.message == "the deadline of 5s ran out before attempt 1"
+    assert [a.outcome for a in state.attempts] == ["APITimeoutError"]
+    assert state.stop_reason == "the deadline ran out before the next attempt"
+    assert not state.should_retry(info.value)
+
+
+def test_each_attempt_gets_at_most_what_is_left_of_the_deadline() -> None:
+    clock = FakeClock()
+    state = CallRetryState(policy=DEFAULT_RETRY_POLICY, budget=None, clock=clock, deadline=10,
+                           on_retry=None, label="test")
+    clock.advance(4)
+    got = state.begin(httpx.Timeout(30, connect=2, pool=None))
+    assert (got.connect, got.read, got.write, got.pool) == (2, 6, 6, 6)
+    unbounded = CallRetryState(policy=DEFAULT_RETRY_POLICY, budget=None, clock=clock,
+                               deadline=None, on_retry=None, label="test")
+    timeout = httpx.Timeout(30, connect=2, pool=None)
+    assert unbounded.begin(timeout) is timeout
