@@ -30,6 +30,7 @@ import argparse
 import ast
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -69,9 +70,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_redact.py": runs_for("tests/test_log_redaction.py", "tests/test_secrets.py"),
 }
 
-# Mutants accepted as equivalent: (module, a snippet of the original source line -- or of the
-# line before it, a newline, and the line -- the change, why no test can tell the mutant from
-# the original).  Matched by text, not by line number, so
+# Mutants accepted as equivalent: (module, a snippet of the original source line -- or, to tell
+# identical lines apart, "previous\\nline" or "previous\\nline\\nnext" -- the change, why no
+# test can tell the mutant from the original).  Matched by text, not by line number, so
 # unrelated edits do not invalidate the list.  Keep each reason honest: if a user could ever see
 # the difference, it is not equivalent -- write a test instead.
 _FAST = ("the one-event fast path is only a shortcut: when it is not taken, the general parser "
@@ -111,8 +112,10 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_sse.py", "if line[0] == 58:", "`58` -> `59`",
      _COMMENT + " (and a line starting with `;` is an unknown field: ignored too)"),
     ("torouter/_sse.py", "keep-alive\ncontinue", "statement removed", _COMMENT),
-    ("torouter/_sse.py", "self._data = []\nself._size = 0", "statement removed", _REFUSED),
-    ("torouter/_sse.py", "self._data = []\nself._size = 0", "`0` -> `1`", _REFUSED),
+    ("torouter/_sse.py", "self._data = []\nself._size = 0\nraise StreamDecodeError(",
+     "statement removed", _REFUSED),
+    ("torouter/_sse.py", "self._data = []\nself._size = 0\nraise StreamDecodeError(", "`0` -> `1`",
+     _REFUSED),
     ("torouter/_sse.py", "buf = bytes(held) + chunk if held else chunk",
      "conditional expression always takes its `if` value",
      "with nothing held, `bytes(held) + chunk` is `chunk` all the same (only a copy is saved)"),
@@ -155,7 +158,6 @@ class Mutant:
     line: int
     change: str  # human-readable: "`<` -> `<=`"
     source_line: str
-    previous_line: str = ""  # for telling apart equivalents on identical lines
 
     @property
     def where(self) -> str:
@@ -327,8 +329,7 @@ def enumerate_mutants(module: str) -> list[Mutant]:
     lines = source.splitlines()
     walker = _Walker()
     walker.visit(ast.parse(source))
-    return [Mutant(module, index, kind, line, change, lines[line - 1].strip() if line else "",
-                   lines[line - 2].strip() if line > 1 else "")
+    return [Mutant(module, index, kind, line, change, lines[line - 1].strip() if line else "")
             for index, kind, change, line in walker.found]
 
 
@@ -339,11 +340,22 @@ def mutated_source(mutant: Mutant) -> str:
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
+@functools.cache
+def _source_lines(module: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in (ROOT / module).read_text().splitlines())
+
+
 def equivalent_reason(mutant: Mutant) -> str | None:
+    lines = _source_lines(mutant.module)
+    i = mutant.line - 1
+    # A snippet of two lines ends with the mutated line; one of three has it in the middle.
+    around = {2: "\n".join(lines[max(i - 1, 0): i + 1]),
+              3: "\n".join(lines[max(i - 1, 0): i + 2])}
     for module, snippet, change, reason in EQUIVALENTS:
-        context = mutant.previous_line + "\n" + mutant.source_line
-        if module == mutant.module and change == mutant.change and (
-                snippet in mutant.source_line or ("\n" in snippet and snippet in context)):
+        if module != mutant.module or change != mutant.change:
+            continue
+        n = snippet.count("\n") + 1
+        if (snippet in mutant.source_line) if n == 1 else (snippet in around.get(n, "")):
             return reason
     return None
 
@@ -646,6 +658,7 @@ def load(path: Path, module: str) -> ModuleReport | None:
     report = ModuleReport(module, seconds=data["seconds"])
     for m in data["mutants"]:
         raw, seconds = m.pop("raw"), m.pop("seconds")
+        m.pop("previous_line", None)  # written by an earlier version
         report.results.append(judged(Mutant(**m), raw, seconds))
     return report
 
