@@ -666,7 +666,8 @@ def test_an_error_built_directly_is_a_complete_exception() -> None:
 def test_str_shows_only_the_details_an_error_has() -> None:
     assert str(torouter.APIConnectionError("connection refused", hint="")) == (
         "APIConnectionError: connection refused")
-    assert str(BadRequestError("bad", code="odd_code", hint="")) == "BadRequestError (odd_code): bad"
+    assert str(BadRequestError("bad", code="odd_code", hint="")) == (
+        "BadRequestError (odd_code): bad")
     assert str(BadRequestError("bad", status_code=400, code="odd_code", request_id="r-9",
                                hint="")) == "BadRequestError (400, odd_code): bad [request_id=r-9]"
     assert str(RateLimited("slow down", status_code=429, retry_after=1.5, hint="Wait.")) == (
