@@ -658,7 +658,10 @@ def test_an_error_built_directly_is_a_complete_exception() -> None:
     assert err.attempts == () and err.retries_taken == 0  # no call, no history
     assert (err.code, err.response, err.body, err.retry_after) == (None, None, None, None)
     assert err.hint == InternalServerError.default_hint
-    assert InternalServerError("x", hint="do this", doc_url="https://x.test").hint == "do this"
+    custom = InternalServerError("x", hint="do this", doc_url="https://x.test/page")
+    assert (custom.hint, custom.doc_url) == ("do this", "https://x.test/page")
+    assert err.doc_url == InternalServerError.default_doc_url
+    assert InternalServerError(message="by keyword").args == ("by keyword",)
     back = pickle.loads(pickle.dumps(err))
     assert back.args == ("boom",) and back.request_id == "r-1" and back.attempts == ()
 
