@@ -675,3 +675,21 @@ def test_str_shows_only_the_details_an_error_has() -> None:
                                hint="")) == "BadRequestError (400, odd_code): bad [request_id=r-9]"
     assert str(RateLimited("slow down", status_code=429, retry_after=1.5, hint="Wait.")) == (
         "RateLimited (429): slow down [retry_after=1.5s] Hint: Wait.")
+
+
+def test_a_stream_interruption_keeps_its_own_copy_of_the_chunks_and_its_details() -> None:
+    delivered = ["a", "b"]
+    err = torouter.StreamInterrupted("cut after 2 chunks", chunks=delivered, request_id="r-s",
+                                     status_code=200)
+    delivered.append("c")  # the caller's list moves on; the error does not
+    assert err.chunks == ["a", "b"]
+    assert (err.message, err.request_id, err.status_code, err.attempts) == (
+        "cut after 2 chunks", "r-s", 200, ())
+    assert torouter.StreamInterrupted("cut").chunks == []
+
+
+def test_catalog_rows_cannot_be_edited() -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        torouter.ERROR_CATALOG[0].meaning = "changed"  # type: ignore[misc]
