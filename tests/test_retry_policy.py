@@ -459,3 +459,46 @@ def test_policy_resolution_is_stable_across_calls() -> None:
     first = policy.rule_for(NoEligibleChannel)
     assert policy.rule_for(NoEligibleChannel) == first
     assert policy.rule_for(APIResponseValidationError).retry is False
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: Backoff(initial="1"), "Backoff.initial must be a number, not '1'"),
+        (lambda: Backoff(maximum=True), "Backoff.maximum must be a number, not True"),
+        (lambda: Backoff(multiplier=None), "Backoff.multiplier must be a number, not None"),
+        (lambda: Backoff(initial=float("nan")), "Backoff.initial must be a finite number"),
+        (lambda: Backoff(maximum=float("inf")), "Backoff.maximum must be a finite number"),
+        (lambda: Backoff(jitter=1), "Backoff.jitter must be True or False"),
+        (lambda: Backoff(initial=-1), "initial >= 0"),
+        (lambda: Backoff(maximum=-1), "maximum >= 0"),
+        (lambda: Backoff(multiplier=0.99), "multiplier >= 1"),
+        (lambda: RetryPolicy(max_retry_after="60"), "max_retry_after must be a number"),
+        (lambda: RetryPolicy(max_retry_after=False), "max_retry_after must be a number"),
+        (lambda: RetryPolicy(max_retry_after=-0.5), "max_retry_after must be >= 0"),
+        (lambda: RetryPolicy(max_retries=2.0), "RetryPolicy.max_retries must be an int"),
+        (lambda: RetryPolicy(max_retries=False), "RetryPolicy.max_retries must be an int"),
+        (lambda: RetryPolicy(max_retries=-1), "RetryPolicy.max_retries must be >= 0, not -1"),
+        (lambda: RetryRule(max_retries=-2), "RetryRule.max_retries must be >= 0"),
+        (lambda: RetryRule(retry=1), "RetryRule.retry must be True or False"),
+        (lambda: RetryRule(backoff=2.0), "RetryRule.backoff must be a Backoff"),
+        (lambda: RetryPolicy(backoff=2.0), "RetryPolicy.backoff must be a Backoff"),
+        (lambda: RetryPolicy(rules=[]), "RetryPolicy.rules must be a mapping"),
+        (lambda: RetryPolicy(rules={"X": RetryRule()}), "keyed by exception classes"),
+        (lambda: RetryPolicy(rules={RateLimited: 1}), "the rule for RateLimited must be"),
+    ],
+)
+def test_bad_values_raise_invalid_argument_saying_what_is_wrong(make: object, says: str) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        make()  # type: ignore[operator]
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: Backoff(initial=0, maximum=0, multiplier=1), lambda: RetryPolicy(max_retry_after=0),
+     lambda: RetryPolicy(max_retries=0), lambda: RetryRule(max_retries=0),
+     lambda: RetryPolicy(max_retry_after=float("inf"))],
+)
+def test_the_boundary_values_are_accepted(make: object) -> None:
+    make()  # type: ignore[operator]
