@@ -161,7 +161,13 @@ def test_full_jitter_stays_within_zero_and_the_exponential_ceiling(
     initial: float, multiplier: float, maximum: float, retry_number: int, r: float
 ) -> None:
     backoff = Backoff(initial=initial, multiplier=multiplier, maximum=maximum)
-    ceiling = min(maximum, initial * multiplier ** min(retry_number - 1, 64))
+    # The documented formula, min(maximum, initial * multiplier**(n-1)); a product beyond any
+    # float is beyond any maximum.
+    try:
+        growth = initial * multiplier ** (retry_number - 1)
+    except OverflowError:
+        growth = math.inf if initial else 0.0
+    ceiling = min(maximum, growth)
     delay = backoff.delay(retry_number, rand=lambda: r)
     assert 0 <= delay <= ceiling
     assert math.isclose(delay, r * ceiling, rel_tol=1e-9, abs_tol=1e-12)
@@ -502,3 +508,15 @@ def test_bad_values_raise_invalid_argument_saying_what_is_wrong(make: object, sa
 )
 def test_the_boundary_values_are_accepted(make: object) -> None:
     make()  # type: ignore[operator]
+
+
+def test_the_backoff_follows_its_formula_for_any_retry_number() -> None:
+    # min(maximum, initial * multiplier**(n-1)), also far beyond 64 retries ...
+    slow = Backoff(initial=1.0, multiplier=1.01, maximum=100.0, jitter=False)
+    assert slow.delay(100) == pytest.approx(1.01**99)
+    # ... and a product too large for a float is simply the maximum (it used to raise
+    # OverflowError from retry 53 on with multiplier=1e6)
+    steep = Backoff(initial=0.5, multiplier=1e6, maximum=8.0, jitter=False)
+    assert steep.delay(60) == 8.0 and steep.delay(10_000) == 8.0
+    assert Backoff(initial=0.0, multiplier=1e6, maximum=8.0, jitter=False).delay(60) == 0.0
+    assert Backoff(initial=0.5, multiplier=1e6, maximum=8.0).delay(60, lambda: 0.25) == 2.0
