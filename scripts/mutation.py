@@ -324,8 +324,18 @@ def _is_annotation_host(node: ast.AST) -> bool:
     return isinstance(node, ast.AnnAssign) and node.value is None
 
 
+@functools.cache
+def _source(module: str) -> str:
+    """The module as it was when this run first read it (edits during a run do not leak in)."""
+    return (ROOT / module).read_text()
+
+
+def _sha1(module: str) -> str:
+    return hashlib.sha1(_source(module).encode()).hexdigest()
+
+
 def enumerate_mutants(module: str) -> list[Mutant]:
-    source = (ROOT / module).read_text()
+    source = _source(module)
     lines = source.splitlines()
     walker = _Walker()
     walker.visit(ast.parse(source))
@@ -334,7 +344,7 @@ def enumerate_mutants(module: str) -> list[Mutant]:
 
 
 def mutated_source(mutant: Mutant) -> str:
-    tree = ast.parse((ROOT / mutant.module).read_text())
+    tree = ast.parse(_source(mutant.module))
     walker = _Walker((mutant.index, mutant.kind))
     walker.visit(tree)
     return ast.unparse(ast.fix_missing_locations(tree))
@@ -342,7 +352,7 @@ def mutated_source(mutant: Mutant) -> str:
 
 @functools.cache
 def _source_lines(module: str) -> tuple[str, ...]:
-    return tuple(line.strip() for line in (ROOT / module).read_text().splitlines())
+    return tuple(line.strip() for line in _source(module).splitlines())
 
 
 def equivalent_reason(mutant: Mutant) -> str | None:
@@ -582,7 +592,9 @@ def run_module(module: str, args: argparse.Namespace, workers: list[Worker],
     report = ModuleReport(module)
     # The unmutated module must pass its tests -- through the same unparse as the mutants.
     baseline_started = time.monotonic()
-    original = (ROOT / module).read_text()
+    original = _source(module)
+    for worker in workers:  # the same snapshot everywhere, even if the file was edited since
+        worker.write(module, original)
     workers[0].write(module, ast.unparse(ast.parse(original)))
     try:
         outcome, _ = workers[0].run_tests(tests, timeout=600)
@@ -642,7 +654,7 @@ def save(path: Path, reports: list[ModuleReport]) -> None:
     for rep in reports:
         data[rep.module] = {
             "seconds": round(rep.seconds, 1),
-            "source_sha1": hashlib.sha1((ROOT / rep.module).read_bytes()).hexdigest(),
+            "source_sha1": _sha1(rep.module),
             "mutants": [{**asdict(r.mutant), "raw": r.raw, "seconds": round(r.seconds, 2)}
                         for r in rep.results],
         }
@@ -653,7 +665,7 @@ def load(path: Path, module: str) -> ModuleReport | None:
     data = json.loads(path.read_text()).get(module) if path.exists() else None
     if data is None:
         return None
-    if data["source_sha1"] != hashlib.sha1((ROOT / module).read_bytes()).hexdigest():
+    if data["source_sha1"] != _sha1(module):
         raise SystemExit(f"{path}: {module} changed since those results; run it again")
     report = ModuleReport(module, seconds=data["seconds"])
     for m in data["mutants"]:
