@@ -693,3 +693,25 @@ def test_catalog_rows_cannot_be_edited() -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         torouter.ERROR_CATALOG[0].meaning = "changed"  # type: ignore[misc]
+
+
+def test_a_message_of_exactly_the_limit_is_kept_whole() -> None:
+    exact = "m" * MAX_MESSAGE
+    assert parse_error_object({"error": {"message": exact}}).message == exact
+    longer = parse_error_object({"error": {"message": exact + "x"}}).message
+    assert len(longer) == MAX_MESSAGE and longer.endswith("…")
+
+
+def test_the_first_message_field_wins() -> None:
+    both = {"message": "from message", "detail": "from detail", "error_description": "desc"}
+    assert parse_error_object(both).message == "from message"
+    assert parse_error_object({"detail": "from detail", "error_description": "d"}).message == (
+        "from detail")
+
+
+def test_only_the_first_4_kib_are_sniffed_for_html() -> None:
+    late = b"x" * 4092 + b"<html><title>Bad Gateway</title></html>"
+    assert "HTML" not in parse_error_body(late).message
+    early = b"x" * 4000 + b"<html><title>Bad Gateway</title></html>"
+    assert parse_error_body(early).message == (
+        "non-JSON (HTML) error body from a proxy or load balancer: Bad Gateway")
