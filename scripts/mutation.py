@@ -85,6 +85,8 @@ _NO_SECRETS = ("an early exit: with no key remembered, the loop below finds noth
                "record is returned unchanged all the same")
 _NEEDLE = ("the test for a key inside a bytes repr with a shorter needle: it can only add a "
            "rewrite of a record that holds no whole key, and that rewrite renders the same text")
+_FIVE_HUNDRED = ("500 itself is in the status table, which is consulted first: only 501 and up "
+                 "reach this test")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -119,6 +121,21 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_sse.py", "buf = bytes(held) + chunk if held else chunk",
      "conditional expression always takes its `if` value",
      "with nothing held, `bytes(held) + chunk` is `chunk` all the same (only a copy is saved)"),
+    ("torouter/_errors.py", "zip(codes, keys, strict=True)", "`True` -> `False`",
+     "`keys` is built from `codes` one for one: the two never differ in length"),
+    ("torouter/_errors.py", "500: InternalServerError,", "`500` -> `501`",
+     "500 then falls to the any-other-5xx rule, which gives InternalServerError too, and 501 "
+     "was an InternalServerError already"),
+    ("torouter/_errors.py", "if found is None:", "branch never taken (`if False:`)",
+     "without the early return, no catalog row has class None: the loop below returns None"),
+    ("torouter/_errors.py", "if found is None:\nreturn None", "statement removed",
+     "without the early return, no catalog row has class None: the loop below returns None"),
+    ("torouter/_errors.py", "return family\nif status >= 500:", "`>=` -> `>`", _FIVE_HUNDRED),
+    ("torouter/_errors.py", "return family\nif status >= 500:", "`500` -> `501`", _FIVE_HUNDRED),
+    ("torouter/_errors.py", "(status in _STATUS_FAMILY or status >= 500):", "`>=` -> `>`",
+     _FIVE_HUNDRED),
+    ("torouter/_errors.py", "(status in _STATUS_FAMILY or status >= 500):", "`500` -> `501`",
+     _FIVE_HUNDRED),
     ("torouter/_redact.py", "if not secrets:", "branch never taken (`if False:`)", _NO_SECRETS),
     ("torouter/_redact.py", "if not secrets:\nreturn True", "statement removed", _NO_SECRETS),
     ("torouter/_redact.py", "if repr(raw)[2:-1] in text:", "`2` -> `3`", _NEEDLE),
