@@ -715,3 +715,11 @@ def test_only_the_first_4_kib_are_sniffed_for_html() -> None:
     early = b"x" * 4000 + b"<html><title>Bad Gateway</title></html>"
     assert parse_error_body(early).message == (
         "non-JSON (HTML) error body from a proxy or load balancer: Bad Gateway")
+
+
+def test_only_bytes_that_are_not_utf8_are_called_so() -> None:
+    assert parse_error_body(b"Bad Gateway").message == "Bad Gateway"
+    # a correctly encoded U+FFFD is text like any other
+    assert parse_error_body("odd \ufffd char".encode()).message == "odd \ufffd char"
+    assert parse_error_body(b"bad \xff byte").message == (
+        "error body is not UTF-8 text: bad \ufffd byte")
