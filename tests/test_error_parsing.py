@@ -723,3 +723,16 @@ def test_only_bytes_that_are_not_utf8_are_called_so() -> None:
     assert parse_error_body("odd \ufffd char".encode()).message == "odd \ufffd char"
     assert parse_error_body(b"bad \xff byte").message == (
         "error body is not UTF-8 text: bad \ufffd byte")
+
+
+@pytest.mark.parametrize("key", ['sk-quote"Zq9Xv7Lm2Np4', "sk-back\\slash9Xv7Lm2Np4"])
+def test_a_key_with_a_quote_or_backslash_echoed_in_json_is_masked(key: str) -> None:
+    # Such keys are legal (printable ASCII); JSON escapes those characters, and the search for
+    # the key must look for it as JSON writes it.
+    data = {"error": {"type": "INVALID_API_KEY", "message": f"bad key {key}"}, "echo": [key]}
+    err = make_status_error(status=401, parsed=parse_error_body(body(data)), request_id=None,
+                            response=None, retry_after=None, redact=(key,))
+    assert type(err) is InvalidApiKey
+    blob = str(err) + repr(err) + json.dumps(err.body) + repr(err.body) + repr(pickle.dumps(err))
+    assert key not in blob and json.dumps(key)[1:-1] not in blob
+    assert err.message == "bad key sk-…" + key[-4:]
