@@ -64,7 +64,8 @@ def runs_for(*files: str) -> tuple[str, ...]:
 MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_errors.py": runs_for("tests/test_error_parsing.py", "tests/test_errors.py"),
     "torouter/_retry.py": runs_for("tests/test_retry_policy.py", "tests/test_retry_engine.py"),
-    "torouter/_retrying.py": runs_for("tests/test_retry_engine.py", "tests/test_seam.py"),
+    "torouter/_retrying.py": runs_for("tests/test_retry_engine.py", "tests/test_seam.py",
+                                      "tests/test_seam_records.py"),
     "torouter/_budget.py": runs_for("tests/test_retry_budget.py", "tests/test_retry_engine.py"),
     "torouter/_sse.py": runs_for("tests/test_sse.py"),
     "torouter/_redact.py": runs_for("tests/test_log_redaction.py", "tests/test_secrets.py"),
@@ -140,6 +141,9 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      "a text body without the key falls through to the next test, which returns it unchanged"),
     ("torouter/_retrying.py", "self._attempt_start = self.start", "statement removed",
      "begin() (or refused()) sets it before any attempt is recorded"),
+    ("torouter/_retrying.py", "if self.attempts and self.stop_reason and self.attempts[-1]",
+     "`and` -> `or`", "finish() runs once per call, when the last attempt has no stop reason "
+     "yet: the mutant can only write the call's stop reason there, or None over None"),
     ("torouter/_redact.py", "if not secrets:", "branch never taken (`if False:`)", _NO_SECRETS),
     ("torouter/_redact.py", "if not secrets:\nreturn True", "statement removed", _NO_SECRETS),
     ("torouter/_redact.py", "if repr(raw)[2:-1] in text:", "`2` -> `3`", _NEEDLE),
