@@ -111,3 +111,4 @@ async def test_a_wait_past_the_deadline_is_recorded_as_why_the_call_ended(kind: 
     assert attempt.stop_reason == "a wait asked before the attempt would pass the deadline"
     assert attempt.elapsed == 0.0
     assert layer.ended == [(None, info.value)]
+
