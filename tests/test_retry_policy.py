@@ -520,3 +520,16 @@ def test_the_backoff_follows_its_formula_for_any_retry_number() -> None:
     assert steep.delay(60) == 8.0 and steep.delay(10_000) == 8.0
     assert Backoff(initial=0.0, multiplier=1e6, maximum=8.0, jitter=False).delay(60) == 0.0
     assert Backoff(initial=0.5, multiplier=1e6, maximum=8.0).delay(60, lambda: 0.25) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("obj", "field"),
+    [(Backoff(), "initial"), (RetryRule(), "retry"), (DEFAULT_RETRY_POLICY, "max_retries"),
+     (DEFAULT_RETRY_POLICY.rule_for(UpstreamUnavailable), "max_retries")],
+)
+def test_policies_rules_and_backoffs_cannot_be_changed_in_place(obj: object, field: str) -> None:
+    # A policy shared by clients and threads is safe only because nothing in it can change.
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(obj, field, 0)
