@@ -69,6 +69,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_budget.py": runs_for("tests/test_retry_budget.py", "tests/test_retry_engine.py"),
     "torouter/_sse.py": runs_for("tests/test_sse.py"),
     "torouter/_redact.py": runs_for("tests/test_log_redaction.py", "tests/test_secrets.py"),
+    "torouter/_seam.py": runs_for("tests/test_seam.py", "tests/test_seam_records.py"),
+    # next: "torouter/_streaming.py": runs_for("tests/test_streaming.py", ...),
 }
 
 # Mutants accepted as equivalent: (module, a snippet of the original source line -- or, to tell
