@@ -93,6 +93,8 @@ _FIVE_HUNDRED = ("500 itself is in the status table, which is consulted first: o
 _NO_END_HOOK = ("FOR NOW: no stream type has `_set_end_hook` yet (torouter/_streaming.py is "
                 "being rewritten), so a stream's end is reported at once and this path cannot "
                 "run; drop these entries when the hook lands (the script then reports them)")
+_SUCCESS_NOT_ASKED = ("the clients return a successful attempt themselves, inside tenacity's "
+                      "loop: the retry strategy is only ever asked about failures")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -157,12 +159,14 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
         ("stream = result.parse() if self.spec is not None", "`and` -> `or`"),
         ("stream = result.parse() if self.spec is not None", "`is not` -> `is`"),
         ("if end_hook is not None:", "branch never taken (`if False:`)"),
-        ("if end_hook is not None:", "else branch never taken (`if True:`)"),
-        ("if end_hook is not None:", "`is not` -> `is`"),
         ("end_hook(self._stream_ended)", "statement removed"),
         ("def _stream_ended(self, error: ToRouterError | None) -> None:\nself.error = error",
          "statement removed"),
     ))),
+    ("torouter/_retrying.py", "if not rs.outcome.failed:", "branch never taken (`if False:`)",
+     _SUCCESS_NOT_ASKED),
+    ("torouter/_retrying.py", "if not rs.outcome.failed:\nreturn False", "statement removed",
+     _SUCCESS_NOT_ASKED),
     ("torouter/_redact.py", "if not secrets:", "branch never taken (`if False:`)", _NO_SECRETS),
     ("torouter/_redact.py", "if not secrets:\nreturn True", "statement removed", _NO_SECRETS),
     ("torouter/_redact.py", "if repr(raw)[2:-1] in text:", "`2` -> `3`", _NEEDLE),
