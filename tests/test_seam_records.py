@@ -76,6 +76,14 @@ def make(kind: str, layer: Layer, clock: Clock, status: int, **options: Any) -> 
         httpx.AsyncClient(transport=transport)
     client = Client(api_key=KEY, base_url="http://127.0.0.1:9/v1", http_client=http, **options)
     client._clock = clock
+    sleeps: list[float] = []
+    if kind == "sync":
+        client._sleep = sleeps.append
+    else:
+        async def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+        client._sleep = sleep
+    client.test_sleeps = sleeps
     return client
 
 
@@ -112,3 +120,13 @@ async def test_a_wait_past_the_deadline_is_recorded_as_why_the_call_ended(kind: 
     assert attempt.elapsed == 0.0
     assert layer.ended == [(None, info.value)]
 
+
+
+@pytest.mark.parametrize("wait", [None, 0.0])
+async def test_a_layer_that_asks_no_wait_adds_no_sleep(kind: str, wait: float | None) -> None:
+    clock = Clock()
+    layer = Watcher(clock)
+    layer.wait = wait  # type: ignore[assignment]
+    client = make(kind, layer, clock, 200)
+    await call(client)
+    assert client.test_sleeps == []
