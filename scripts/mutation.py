@@ -95,6 +95,8 @@ _NO_END_HOOK = ("FOR NOW: no stream type has `_set_end_hook` yet (torouter/_stre
                 "run; drop these entries when the hook lands (the script then reports them)")
 _SUCCESS_NOT_ASKED = ("the clients return a successful attempt themselves, inside tenacity's "
                       "loop: the retry strategy is only ever asked about failures")
+_REPLACE = ("dataclasses.replace copies the rules from the policy when they are not given, "
+            "exactly as this line does")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -166,6 +168,15 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      _SUCCESS_NOT_ASKED),
     ("torouter/_retrying.py", "if not rs.outcome.failed:\nreturn False", "`False` -> `True`",
      _SUCCESS_NOT_ASKED),
+    ("torouter/_retry.py", "cache[cls] = resolved", "statement removed",
+     "only the cache of resolved rules: each lookup resolves the same rule again"),
+    ("torouter/_retry.py", 'if "rules" not in changes:', "branch never taken (`if False:`)",
+     _REPLACE),
+    ("torouter/_retry.py", 'if "rules" not in changes:', "`not in` -> `in`", _REPLACE),
+    ("torouter/_retry.py", 'changes["rules"] = self.rules', "statement removed", _REPLACE),
+    ("torouter/_seam.py", "if wait > 0 and call.deadline_at is not None", "`>` -> `>=`",
+     "a wait of 0 can only be refused when the deadline is already reached, and then the "
+     "attempt's own check ends the call the same way"),
     ("torouter/_redact.py", "if not secrets:", "branch never taken (`if False:`)", _NO_SECRETS),
     ("torouter/_redact.py", "if not secrets:\nreturn True", "statement removed", _NO_SECRETS),
     ("torouter/_redact.py", "if repr(raw)[2:-1] in text:", "`2` -> `3`", _NEEDLE),

@@ -533,3 +533,20 @@ def test_policies_rules_and_backoffs_cannot_be_changed_in_place(obj: object, fie
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(obj, field, 0)
+
+
+def test_a_rule_retries_only_when_it_allows_at_least_one_retry() -> None:
+    policy = RetryPolicy().with_rule(UpstreamUnavailable, max_retries=0)
+    assert policy.rule_for(UpstreamUnavailable).retry is False
+    assert policy.with_rule(UpstreamUnavailable, max_retries=1).rule_for(
+        UpstreamUnavailable).retry is True
+    assert RetryPolicy(max_retries=1).rule_for(UpstreamUnavailable).retry is True
+
+
+def test_a_policy_leaves_an_unknown_right_operand_of_or_to_it() -> None:
+    class Handles:
+        def __ror__(self, other: object) -> str:
+            return "handled by the right operand"
+
+    result: object = DEFAULT_RETRY_POLICY | Handles()  # type: ignore[operator]
+    assert result == "handled by the right operand"

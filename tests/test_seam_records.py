@@ -130,3 +130,32 @@ async def test_a_layer_that_asks_no_wait_adds_no_sleep(kind: str, wait: float | 
     client = make(kind, layer, clock, 200)
     await call(client)
     assert client.test_sleeps == []
+
+
+@pytest.mark.parametrize(("busy", "wait", "refused"),
+                         [(2.0, 3.0, True),  # the wait would end exactly at the deadline
+                          (4.75, 0.5, True),  # a wait under a second, still past it
+                          (2.0, 2.5, False)])  # room left: slept, then sent
+async def test_a_wait_is_refused_when_it_would_reach_the_deadline(
+    kind: str, busy: float, wait: float, refused: bool
+) -> None:
+    clock = Clock()
+    client = make(kind, Watcher(clock, busy=busy, wait=wait), clock, 200, deadline=5.0)
+    if not refused:
+        await call(client)
+        assert client.test_sleeps == [wait]
+        return
+    with pytest.raises(torouter.APITimeoutError) as info:
+        await call(client)
+    assert client.test_sleeps == []
+    assert info.value.message == (
+        f"waiting {wait:.3g}s before attempt 1 (asked by the client's coordination) would pass "
+        "the deadline of 5s; nothing was sent")
+
+
+def test_only_layers_can_be_wired_into_the_seam() -> None:
+    from torouter._seam import build_seam
+
+    assert build_seam([None, None]) is None  # no layers: no seam at all
+    with pytest.raises(TypeError, match="is not a torouter seam Layer"):
+        build_seam([object()])
