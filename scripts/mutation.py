@@ -174,9 +174,6 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      _REPLACE),
     ("torouter/_retry.py", 'if "rules" not in changes:', "`not in` -> `in`", _REPLACE),
     ("torouter/_retry.py", 'changes["rules"] = self.rules', "statement removed", _REPLACE),
-    ("torouter/_seam.py", "if wait > 0 and call.deadline_at is not None", "`>` -> `>=`",
-     "a wait of 0 can only be refused when the deadline is already reached, and then the "
-     "attempt's own check ends the call the same way"),
     ("torouter/_redact.py", "if not secrets:", "branch never taken (`if False:`)", _NO_SECRETS),
     ("torouter/_redact.py", "if not secrets:\nreturn True", "statement removed", _NO_SECRETS),
     ("torouter/_redact.py", "if repr(raw)[2:-1] in text:", "`2` -> `3`", _NEEDLE),

@@ -159,3 +159,12 @@ def test_only_layers_can_be_wired_into_the_seam() -> None:
     assert build_seam([None, None]) is None  # no layers: no seam at all
     with pytest.raises(TypeError, match="is not a torouter seam Layer"):
         build_seam([object()])
+
+
+async def test_a_layer_that_used_up_the_deadline_without_asking_a_wait(kind: str) -> None:
+    clock = Clock()
+    client = make(kind, Watcher(clock, busy=5.0, wait=0.0), clock, 200, deadline=5.0)
+    with pytest.raises(torouter.APITimeoutError) as info:
+        await call(client)
+    # no wait was asked: it is the attempt that finds no time left
+    assert info.value.message == "the deadline of 5s ran out before attempt 1"
