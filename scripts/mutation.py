@@ -757,10 +757,11 @@ def print_report(reports: list[ModuleReport], target: float, seconds: float,
                 print(f"  {r.mutant.where}  {r.mutant.change}  | {r.mutant.source_line}")
         if equivalents and markdown:
             print(f"\nequivalent mutants in {rep.module}:\n")
-            print("| line | change | why it is equivalent |")
-            print("|---|---|---|")
+            print("| line | source | change | why it is equivalent |")
+            print("|---:|---|---|---|")
             for r in equivalents:
-                print(f"| `{r.mutant.source_line}` | {r.mutant.change} | {r.reason} |")
+                source = r.mutant.source_line.split("  #")[0].replace("|", "\\|")
+                print(f"| {r.mutant.line} | `{source}` | {r.mutant.change} | {r.reason} |")
     return ok
 
 
