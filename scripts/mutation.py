@@ -168,6 +168,9 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      _SUCCESS_NOT_ASKED),
     ("torouter/_retrying.py", "if not rs.outcome.failed:\nreturn False", "`False` -> `True`",
      _SUCCESS_NOT_ASKED),
+    ("torouter/_errors.py", "if needle not in text:\nreturn parsed", "statement removed",
+     "a shortcut: a body without the key, written as JSON and read back, parses to the same "
+     "codes, message and body"),
     ("torouter/_retry.py", "cache[cls] = resolved", "statement removed",
      "only the cache of resolved rules: each lookup resolves the same rule again"),
     ("torouter/_retry.py", 'if "rules" not in changes:', "branch never taken (`if False:`)",
