@@ -97,6 +97,10 @@ _SUCCESS_NOT_ASKED = ("the clients return a successful attempt themselves, insid
                       "loop: the retry strategy is only ever asked about failures")
 _REPLACE = ("dataclasses.replace copies the rules from the policy when they are not given, "
             "exactly as this line does")
+_NOT_JSON = ("a body that is neither text nor a JSON object or array (None, a number) cannot "
+             "hold the key: the JSON check below finds nothing and returns it unchanged too")
+_DATE = ("email.utils.parsedate_to_datetime never returns None for a bad date: it raises "
+         "(TypeError on 3.10, ValueError from 3.11), which is handled just above")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -171,6 +175,16 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_errors.py", "if needle not in text:\nreturn parsed", "statement removed",
      "a shortcut: a body without the key, written as JSON and read back, parses to the same "
      "codes, message and body"),
+    ("torouter/_errors.py", "if needle not in text:", "branch never taken (`if False:`)",
+     "a shortcut: a body without the key, written as JSON and read back, parses to the same "
+     "codes, message and body"),
+    ("torouter/_errors.py", "if not isinstance(body, (dict, list)):",
+     "branch never taken (`if False:`)", _NOT_JSON),
+    ("torouter/_errors.py", "if not isinstance(body, (dict, list)):\nreturn parsed",
+     "statement removed", _NOT_JSON),
+    ("torouter/_errors.py", "ms = -1.0", "`1.0` -> `2.0`", "any negative value marks it invalid"),
+    ("torouter/_errors.py", "if parsed is None:", "branch never taken (`if False:`)", _DATE),
+    ("torouter/_errors.py", "if parsed is None:\nreturn None", "statement removed", _DATE),
     ("torouter/_retry.py", "cache[cls] = resolved", "statement removed",
      "only the cache of resolved rules: each lookup resolves the same rule again"),
     ("torouter/_retry.py", 'if "rules" not in changes:', "branch never taken (`if False:`)",

@@ -736,3 +736,16 @@ def test_a_key_with_a_quote_or_backslash_echoed_in_json_is_masked(key: str) -> N
     blob = str(err) + repr(err) + json.dumps(err.body) + repr(err.body) + repr(pickle.dumps(err))
     assert key not in blob and json.dumps(key)[1:-1] not in blob
     assert err.message == "bad key sk-…" + key[-4:]
+
+
+@pytest.mark.parametrize(("ms", "seconds"), [("0", 0.0), ("0.5", 0.0005), ("1500", 1.5)])
+def test_small_retry_after_ms_values_count(ms: str, seconds: float) -> None:
+    assert parse_retry_after({"retry-after-ms": ms, "retry-after": "7"}) == seconds
+
+
+def test_a_status_inside_a_stream_error_event_chooses_the_class_too() -> None:
+    # no HTTP status of its own: the event's numeric code stands in for one
+    data = {"error": {"code": 402, "status": "api_error", "message": "pay"}}
+    err = make_status_error(status=None, parsed=parse_error_object(data), request_id=None,
+                            response=None, retry_after=None)
+    assert type(err) is BillingError and err.status_code == 402
