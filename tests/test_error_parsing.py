@@ -581,8 +581,8 @@ def test_a_body_that_cannot_be_checked_for_the_key_is_dropped() -> None:
     [
         ("sk-0123456789abcdef", "sk-…cdef"),
         ("sk-456789abc", "sk-…9abc"),  # 12 characters: the tail is shown
-        ("sk-456789ab", "sk-…"),  # 11 characters: too short to show any of it
-        ("abc", "…"),
+        ("sk-456789ab", "sk-… (a short key: 11 characters)"),  # too short to show any of it
+        ("abc", "… (a short key: 3 characters)"),
         ("0123456789ab", "…89ab"),
         ("", ""),
     ],

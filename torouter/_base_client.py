@@ -9,7 +9,9 @@ import json
 import logging
 import os
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -17,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 import pydantic
 from pydantic import SecretStr
-from typing_extensions import Self
+from typing_extensions import Self, TypedDict, Unpack
 
 from ._budget import RetryBudget
 from ._errors import (
@@ -37,7 +39,7 @@ from ._response import RawResponse
 from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._retrying import CallRetryState, OnRetry
 from ._seam import Layer, Seam, build_seam
-from ._streaming import _scrub, _snippet, _StreamState, transport_detail
+from ._streaming import _scrub, _snippet, _StreamState, cut_socket, transport_detail
 from ._version import __version__
 from .types._base import set_response_info
 
@@ -49,6 +51,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "BaseClient",
     "CallContext",
+    "ClientOptions",
     "RequestSpec",
 ]
 
@@ -61,6 +64,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 DEFAULT_DEADLINE = 900.0
 #: Longest silence allowed between two events of a stream.
 DEFAULT_STREAM_IDLE_TIMEOUT = 120.0
+_BASE_URL_HINT = f"Use the gateway's http(s) URL, e.g. {DEFAULT_BASE_URL} (/api/v1 works too)."
 DEFAULT_MAX_RETRIES = DEFAULT_RETRY_POLICY.max_retries  # the policy holds the real default
 #: Largest 2xx body read into memory; a larger one is an APIResponseValidationError (the size
 #: of a maximal embeddings batch in JSON floats fits).  Counted after gzip decoding.
@@ -108,6 +112,7 @@ class RequestSpec(Generic[M]):
     headers: Mapping[str, str] | None = None
     timeout: httpx.Timeout | None = None
     params: Mapping[str, Any] | None = None
+    keep_chunks: bool = False  # a stream keeps every chunk object (``stream.chunks``)
 
     @property
     def operation(self) -> str:
@@ -124,7 +129,27 @@ class RequestSpec(Generic[M]):
         """The same request for another model (the body re-encoded)."""
         params = {**(self.params or {}), "model": model}
         return RequestSpec(self.method, self.path, self.cast_to, dumps(params), self.stream,
-                           self.raw, self.headers, self.timeout, params)
+                           self.raw, self.headers, self.timeout, params, self.keep_chunks)
+
+
+class ClientOptions(TypedDict, total=False):
+    """What :meth:`ToRouter.with_options` can change: the constructor's keywords except
+    ``http_client`` (a copy shares the connection pool).  A misspelt key is a type error in
+    mypy / pyright and an :class:`InvalidArgumentError` ("did you mean ...") at run time."""
+
+    api_key: str | SecretStr | None
+    base_url: str | httpx.URL | None
+    timeout: float | httpx.Timeout | None
+    max_retries: int | None
+    default_headers: Mapping[str, str] | None
+    retry_policy: RetryPolicy | None
+    deadline: float | None
+    retry_budget: RetryBudget | bool | None
+    on_retry: OnRetry | None
+    stream_idle_timeout: float | None
+
+
+_OPTION_KEYS = frozenset(ClientOptions.__annotations__)
 
 
 def _json_default(value: object) -> object:
@@ -136,9 +161,13 @@ def _json_default(value: object) -> object:
 
 
 def dumps(body: Mapping[str, object]) -> bytes:
-    """Serialise a request body; a value JSON cannot hold is an InvalidArgumentError."""
+    """Serialise a request body; a value JSON cannot hold is an InvalidArgumentError.
+
+    ``allow_nan=False``: ``NaN`` and the infinities are not JSON (the gateway could not parse
+    the body), so ``temperature=float("nan")`` fails here, before anything is sent.
+    """
     try:
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                           default=_json_default).encode()
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
@@ -187,6 +216,9 @@ class BaseClient(Generic[HttpT]):
     _default_headers: dict[str, str]
     _headers: httpx.Headers
     _owns_http: bool
+    _closing: bool  # close() was called (calls woken by it fail as "client closed")
+    _loop_ref: weakref.ref[Any] | None  # async: the event loop the pool's connections are on
+    _trace: Callable[[str, Mapping[str, Any]], None] | None
     _clock: Callable[[], float]
     # Set when torouter built the httpx client itself, so that its defaults are known: requests
     # are then built directly (see ``_build``) from these, made once per client.
@@ -228,6 +260,8 @@ class BaseClient(Generic[HttpT]):
         assert http_client is not None
         self._http = http_client
         self._sleep = type(self)._default_sleep
+        self._closing = False
+        self._loop_ref = None
         self._prepare_wire()
         self._init_resources()
 
@@ -239,19 +273,90 @@ class BaseClient(Generic[HttpT]):
         """
         self._urls = {}
         self._wire_headers = None
+        self._trace = None
+        if self._owns_http and isinstance(self._http, httpx.Client):
+            # Sockets this client opened (httpcore's ``trace`` request extension reports each
+            # new connection), so that ``close()`` can wake calls blocked on them in other
+            # threads: closing a socket does not wake a thread blocked reading it; a shutdown
+            # does.  (An event loop needs none of this: closing wakes its readers.)
+            self._live: weakref.WeakSet[Any] = weakref.WeakSet()
+            self._live_lock = threading.Lock()
+            self._trace = self._trace_connections
         if self._owns_http if own_client is None else own_client:
             # httpx's build_request merges the client's headers under the request's: do it once.
             merged = httpx.Headers(self._http.headers)
             merged.update(self._headers)
             self._wire_headers = merged
 
+    def _trace_connections(self, event: str, info: Mapping[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            if stream is not None:
+                with self._live_lock:
+                    self._live.add(stream)
+
+    def _cut_live_connections(self) -> None:
+        """Shut down every socket this (sync) client opened: calls blocked on one, in any
+        thread, fail at once (see ``_transport_error``: the client was closed)."""
+        if self._trace is None:
+            return
+        with self._live_lock:
+            streams = list(self._live)
+        for stream in streams:
+            try:
+                sock = stream.get_extra_info("socket")
+            except Exception:  # pragma: no cover
+                continue
+            cut_socket(sock)
+
+    def _loop_ended(self) -> bool:
+        """Whether the event loop the async pool was last used on has ended."""
+        ref = self._loop_ref
+        if ref is None:
+            return False
+        loop = ref()
+        return loop is None or bool(loop.is_closed())
+
+    def _rebind_loop(self, loop: Any, call: CallRetryState) -> None:
+        """An async call runs on ``loop``: decide what to do with connections made on another.
+
+        Connections belong to the event loop they were opened on.  When that loop has ended
+        (a second ``asyncio.run()``), a client that owns its pool starts a fresh pool (the old
+        connections are dead anyway); a pool passed in as ``http_client`` (or shared by
+        ``with_options``) is not ours to replace, so the call fails with an error that says so.
+        """
+        ref = self._loop_ref
+        if ref is None:
+            self._loop_ref = weakref.ref(loop)
+            return
+        previous = ref()
+        if previous is loop:
+            return
+        if previous is not None and not previous.is_closed():
+            return  # another loop still running (another thread): nothing to drop
+        if not self._owns_http:
+            call.expire("the event loop of the connection pool has ended")
+            raise call.failed(ToRouterError(
+                "this AsyncToRouter's connection pool belongs to an event loop that has ended "
+                "(a new asyncio.run()?), and it uses an http_client it does not own (or was made "
+                "by with_options()), so it cannot replace it",
+                hint="Create the AsyncToRouter (and its httpx.AsyncClient) inside the event loop "
+                     "that uses it, e.g. once per asyncio.run().",
+            ))
+        log.debug("event loop changed: dropping the connections of the ended loop")
+        self._http = self._http_class(  # type: ignore[assignment]
+            timeout=self._timeout, limits=DEFAULT_LIMITS, follow_redirects=False
+        )
+        self._prepare_wire()
+        self._loop_ref = weakref.ref(loop)
+
     def _init_resources(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def with_options(self, **overrides: Any) -> Self:
+    def with_options(self, **overrides: Unpack[ClientOptions]) -> Self:
         """A copy with some settings changed, sharing this client's connection pool and budget.
 
-        Accepts the constructor's keywords except ``http_client``.
+        Accepts the constructor's keywords except ``http_client`` (see :class:`ClientOptions`).
         """
         clone: Self = self._derive(overrides)
         return clone
@@ -277,10 +382,12 @@ class BaseClient(Generic[HttpT]):
         try:
             parsed = httpx.URL(str(url or DEFAULT_BASE_URL))
         except (httpx.InvalidURL, TypeError) as exc:
-            raise InvalidArgumentError(f"base_url is not a valid URL: {exc}") from None
+            raise InvalidArgumentError(f"base_url is not a valid URL: {exc}",
+                                       hint=_BASE_URL_HINT) from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise InvalidArgumentError(
-                f"base_url must be an http(s) URL with a host, e.g. {DEFAULT_BASE_URL}"
+                f"base_url must be an http(s) URL with a host, not {str(url)[:100]!r}",
+                hint=_BASE_URL_HINT,
             )
         if parsed.query or parsed.fragment:
             raise InvalidArgumentError(
@@ -318,7 +425,11 @@ class BaseClient(Generic[HttpT]):
 
         secret = api_key if api_key is not None else _secret(os.environ.get("TOROUTER_API_KEY"))
         if secret is None or not secret.get_secret_value().strip():
-            raise ApiKeyRequired("no API key configured (checked api_key= and TOROUTER_API_KEY)")
+            if api_key is not None:  # an explicit api_key= wins: the environment was not read
+                raise ApiKeyRequired("api_key= is empty (TOROUTER_API_KEY is not read when "
+                                     "api_key= is given)", status_code=None)
+            raise ApiKeyRequired("no API key: api_key= not given and TOROUTER_API_KEY is unset "
+                                 "or empty", status_code=None)
         secret = SecretStr(secret.get_secret_value().strip())
         if not _KEY_CHARS.fullmatch(secret.get_secret_value()):
             raise InvalidArgumentError(
@@ -390,9 +501,18 @@ class BaseClient(Generic[HttpT]):
 
     def _derive(self, overrides: Mapping[str, Any]) -> Any:
         """A copy with ``overrides`` applied that shares the connection pool and budget."""
-        unknown = set(overrides) - set(self._settings()) - {"http_client"}
+        unknown = sorted(set(overrides) - _OPTION_KEYS - {"http_client"})
         if unknown:
-            raise InvalidArgumentError(f"with_options() got unknown options: {sorted(unknown)}")
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(_OPTION_KEYS), n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidArgumentError(
+                f"with_options() got unknown options: {unknown}{guess} "
+                f"(it accepts: {', '.join(sorted(_OPTION_KEYS))})",
+                hint="Use one of the options listed in the message (with_options() takes the "
+                     "client's own arguments).",
+            )
         if "http_client" in overrides:
             raise InvalidArgumentError("with_options() shares the pool; http_client cannot change")
         settings = {**self._settings(), **overrides}
@@ -406,7 +526,10 @@ class BaseClient(Generic[HttpT]):
         self._http = other._http
         self._owns_http = False
         self._sleep = other._sleep
+        self._closing = False
+        self._loop_ref = other._loop_ref
         self._prepare_wire(own_client=other._wire_headers is not None)
+        self._trace = other._trace  # connections it opens are the owner's to wake on close
         self._init_resources()
 
     # -- per call ---------------------------------------------------------------------------
@@ -447,13 +570,28 @@ class BaseClient(Generic[HttpT]):
         _scrub(exc)
         detail = transport_detail(exc, (self._api_key.get_secret_value(),))
         err: ToRouterError
-        if isinstance(exc, httpx.TimeoutException):
+        closed = self._closing or self._http.is_closed
+        if closed and not isinstance(exc, RuntimeError):
+            # close() woke this call (it was in flight): typed, and not retried
+            err = APIConnectionError(f"the client was closed while the request was in flight "
+                                     f"({detail})")
+            call.expire("the client was closed")
+        elif isinstance(exc, httpx.TimeoutException):
             err = APITimeoutError(f"request timed out ({detail})")
-        elif isinstance(exc, RuntimeError):  # httpx: "Cannot send a request, as the client
-            err = ToRouterError(             # has been closed": not retried
-                f"the HTTP client is closed ({detail})",
+        elif isinstance(exc, RuntimeError) and closed:  # httpx: "Cannot send a request, as
+            err = ToRouterError(                         # the client has been closed": not
+                f"the HTTP client is closed ({detail})",  # retried
                 hint="Keep the client open while you use it, or create a new one.",
             )
+        elif isinstance(exc, RuntimeError) and "loop" in str(exc).lower():
+            err = ToRouterError(
+                f"the connection belongs to an event loop that is closed or is not the "
+                f"running one ({detail})",
+                hint="Use an AsyncToRouter inside the event loop it was first used in, or "
+                     "create one per asyncio.run().",
+            )
+        elif isinstance(exc, RuntimeError):
+            err = APIConnectionError(f"connection failed ({detail})")
         elif isinstance(exc, httpx.LocalProtocolError):  # our request was illegal: not retried
             err = InvalidArgumentError(f"the request could not be sent ({detail})")
         else:
@@ -473,6 +611,9 @@ class BaseClient(Generic[HttpT]):
         )
         if 300 <= response.status_code < 400 and "location" in headers:
             err.message = f"unexpected redirect to {headers['location']} (not followed)"
+        elif response.status_code == 404 and not self._base_url.path.rstrip("/").endswith("/v1"):
+            err._hint = (f"The base URL {self._base} does not end in /v1: the API lives under "
+                         f".../v1 (e.g. {DEFAULT_BASE_URL}).")
         return call.failed(err)
 
     def _build(self, http: httpx.Client | httpx.AsyncClient, spec: RequestSpec[Any],
@@ -491,14 +632,19 @@ class BaseClient(Generic[HttpT]):
                     wire = wire.copy()
                     wire.update(spec.headers or {})
                     wire.update(call.extra_headers)
+                extensions: dict[str, Any] = {"timeout": timeout.as_dict()}
+                if self._trace is not None:
+                    extensions["trace"] = self._trace
                 return httpx.Request(spec.method, url, content=spec.body, headers=wire,
-                                     extensions={"timeout": timeout.as_dict()})
+                                     extensions=extensions)
             headers = self._request_headers(spec)
             if call.extra_headers:
                 headers = headers.copy()
                 headers.update(call.extra_headers)
             return http.build_request(spec.method, self._base + spec.path, content=spec.body,
-                                      headers=headers, timeout=timeout)
+                                      headers=headers, timeout=timeout,
+                                      extensions=None if self._trace is None
+                                      else {"trace": self._trace})
         except (httpx.HTTPError, UnicodeError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(
                 f"cannot build the request: {type(exc).__name__}: {exc}") from None
@@ -581,7 +727,18 @@ class BaseClient(Generic[HttpT]):
             response=response,
             redact=(self._api_key.get_secret_value(),),
         )
-        return _StreamState(spec.cast_to, ctx, self._stream_idle_timeout, self._clock), ctx
+        deadline_at = call.deadline_at
+        if deadline_at is not None:
+            # The body's reads start now: httpcore takes their timeout from the request once,
+            # here, so shrink it to what is left of the deadline (headers may have taken most).
+            timeouts = response.request.extensions.get("timeout")
+            if isinstance(timeouts, dict):
+                left = max(deadline_at - self._clock(), 0.001)
+                read = timeouts.get("read")
+                timeouts["read"] = left if read is None else min(read, left)
+        state = _StreamState(spec.cast_to, ctx, self._stream_idle_timeout, self._clock,
+                             deadline_at=deadline_at, keep_chunks=spec.keep_chunks)
+        return state, ctx
 
     @staticmethod
     def _stream_result(stream: Any, spec: RequestSpec[Any], call: CallRetryState) -> Any:

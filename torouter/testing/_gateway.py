@@ -21,6 +21,7 @@ from . import _sse_writer as w
 from ._clock import Clock
 from ._errors import RATE_LIMIT, Dialect, ErrorShape, error_body, status_for
 from ._keys import Account, KeyRing, KeyState, Rejection, mask_key, model_allowed, seeded_hex
+from ._schema import structured_reply
 from ._upstream import Outcome, Upstream, fails_over
 from ._wire import (
     CatalogModel,
@@ -171,6 +172,9 @@ class FakeGateway(KeyRing):
         )
         self.upstream = Upstream(self._lock, seed)
         self._requests: list[RequestRecord] = []
+        #: Called with each :class:`RequestRecord` as it is logged (``python -m torouter.testing``
+        #: prints :meth:`RequestRecord.log_line` to stderr with it).
+        self.on_request: Callable[[RequestRecord], None] | None = None
         self._ip_hits: dict[str, deque[float]] = {}
         self._n_requests = 0
 
@@ -189,9 +193,12 @@ class FakeGateway(KeyRing):
             return m
 
     # ------------------------------------------------------------------ scripting, log
-    def script(self, *outcomes: Outcome, times: int = 1, path: str | None = None) -> None:
+    def script(
+        self, *outcomes: Outcome, times: int = 1, path: str | None = None,
+        model: str | None = None,
+    ) -> None:
         """Queue client-visible outcomes for the next requests (see :meth:`Upstream.script`)."""
-        self.upstream.script(*outcomes, times=times, path=path)
+        self.upstream.script(*outcomes, times=times, path=path, model=model)
 
     def fail_next(
         self,
@@ -296,6 +303,8 @@ class FakeGateway(KeyRing):
                     body=ctx.body if isinstance(ctx.body, dict) else None,
                 )
             )
+            if self.on_request is not None:
+                self.on_request(self._requests[-1])
             return reply
 
     def _dispatch(self, req: GatewayRequest, ctx: _Ctx, n: int) -> tuple[Reply, str]:
@@ -355,7 +364,7 @@ class FakeGateway(KeyRing):
         def success(o: Outcome) -> Reply:
             return self._success(route, body, model, entry, ks, acct, ctx, o, n)
 
-        forced = self.upstream.take(norm, upstream_bound)
+        forced = self.upstream.take(norm, upstream_bound, (model, entry.id))
         if forced is not None:
             return self._apply(forced, ctx, success, delay=0.0)
         return self._failover(entry.id, ctx, success)  # channels serve the base id (§1.6)
@@ -510,24 +519,33 @@ class FakeGateway(KeyRing):
         self.charge(ks, acct, entry.price_usd)
         if route == "embeddings":
             inp = body["input"]
-            texts = (
-                [inp]
-                if isinstance(inp, str)
-                else [x if isinstance(x, str) else json.dumps(x) for x in inp]
-            )
+            # A string, a list of strings, ONE token array ([1, 2, 3] is one input, as in
+            # OpenAI's API), or a list of token arrays: one vector per input.
+            if isinstance(inp, str) or all(
+                isinstance(x, int) and not isinstance(x, bool) for x in inp
+            ):
+                inp = [inp]
+            texts = [x if isinstance(x, str) else json.dumps(x) for x in inp]
             dims = body.get("dimensions")
             dims = dims if isinstance(dims, int) and 0 < dims <= 4096 else self.embedding_dimensions
             fmt = "base64" if body.get("encoding_format") == "base64" else "float"
             data = w.embedding_response(self.seed, model, texts, dims, fmt)
             return Reply(200, [("content-type", "application/json")], data)
         messages: list[dict[str, Any]] = body["messages"]
-        text = o.text if o.text is not None else self._reply_text(messages)
+        tool_calls: list[dict[str, Any]] | None = None
+        if o.text is not None:  # a scripted answer is sent as it is
+            text: str = o.text
+        else:  # honour response_format and tools (see _schema.structured_reply)
+            content, tool_calls = structured_reply(
+                body, self._reply_text(messages), "call_" + self._hex("call", n, 24))
+            text = content or ""
         reasoning = self.reasoning_text if model.endswith("-thinking") else None
         prompt_tokens = sum(w.count_tokens(_text_of(m.get("content"))) for m in messages)
         cid = "chatcmpl-" + self._hex("cmpl", n, 24)
         created = int(self.clock())
         if not ctx.stream:
-            data = w.chat_completion(cid, created, model, text, reasoning, prompt_tokens)
+            data = w.chat_completion(cid, created, model, text, reasoning, prompt_tokens,
+                                     tool_calls=tool_calls)
             return Reply(200, [("content-type", "application/json")], data)
         opts = body.get("stream_options")
         include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
@@ -540,6 +558,7 @@ class FakeGateway(KeyRing):
             prompt_tokens,
             pieces=self.stream_chunks,
             include_usage=include_usage,
+            tool_calls=tool_calls,
         )
         reply = Reply(
             200,
@@ -607,3 +626,8 @@ class FakeGateway(KeyRing):
 
     def _hex(self, kind: str, n: int, length: int) -> str:
         return seeded_hex(self.seed, kind, n, length)
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)
