@@ -90,6 +90,14 @@ _NEEDLE = ("the test for a key inside a bytes repr with a shorter needle: it can
            "rewrite of a record that holds no whole key, and that rewrite renders the same text")
 _FIVE_HUNDRED = ("500 itself is in the status table, which is consulted first: only 501 and up "
                  "reach this test")
+_SUCCESS_NOT_ASKED = ("the clients return a successful attempt themselves, inside tenacity's "
+                      "loop: the retry strategy is only ever asked about failures")
+_REPLACE = ("dataclasses.replace copies the rules from the policy when they are not given, "
+            "exactly as this line does")
+_NOT_JSON = ("a body that is neither text nor a JSON object or array (None, a number) cannot "
+             "hold the key: the JSON check below finds nothing and returns it unchanged too")
+_DATE = ("email.utils.parsedate_to_datetime never returns None for a bad date: it raises "
+         "(TypeError on 3.10, ValueError from 3.11), which is handled just above")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
