@@ -490,7 +490,8 @@ _PRELOAD = ("pytest", "_pytest.python", "_pytest.assertion.rewrite", "hypothesis
 
 
 def _stateless(name: str) -> bool:
-    return name in ("torouter", "torouter._version") or name.startswith("torouter.types")
+    return (name in ("torouter", "torouter._version", "torouter._public")
+            or name.startswith("torouter.types"))
 
 
 def serve() -> None:
