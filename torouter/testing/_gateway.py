@@ -189,9 +189,12 @@ class FakeGateway(KeyRing):
             return m
 
     # ------------------------------------------------------------------ scripting, log
-    def script(self, *outcomes: Outcome, times: int = 1, path: str | None = None) -> None:
+    def script(
+        self, *outcomes: Outcome, times: int = 1, path: str | None = None,
+        model: str | None = None,
+    ) -> None:
         """Queue client-visible outcomes for the next requests (see :meth:`Upstream.script`)."""
-        self.upstream.script(*outcomes, times=times, path=path)
+        self.upstream.script(*outcomes, times=times, path=path, model=model)
 
     def fail_next(
         self,
@@ -355,7 +358,7 @@ class FakeGateway(KeyRing):
         def success(o: Outcome) -> Reply:
             return self._success(route, body, model, entry, ks, acct, ctx, o, n)
 
-        forced = self.upstream.take(norm, upstream_bound)
+        forced = self.upstream.take(norm, upstream_bound, (model, entry.id))
         if forced is not None:
             return self._apply(forced, ctx, success, delay=0.0)
         return self._failover(entry.id, ctx, success)  # channels serve the base id (§1.6)
