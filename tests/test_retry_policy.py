@@ -89,6 +89,7 @@ EXPECTED_DEFAULTS: dict[str, tuple[int, Backoff] | None] = {
     "StreamInterrupted": (2, FAST),
     "StreamIdleTimeout": (2, FAST),
     "APIResponseValidationError": None,
+    "CircuitOpen": None,  # refused before sending: falls back, never retried
 }
 
 

@@ -112,8 +112,11 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 def test_a_client_without_layers_has_no_seam() -> None:
-    assert torouter.ToRouter(api_key=KEY)._seam is None
-    assert torouter.AsyncToRouter(api_key=KEY)._seam is None
+    assert torouter.ToRouter(api_key=KEY, circuit_breaker=None)._seam is None
+    assert torouter.AsyncToRouter(api_key=KEY, circuit_breaker=None)._seam is None
+    # The default client has one layer: its per-model circuit breaker.
+    assert [type(x).__name__ for x in torouter.ToRouter(api_key=KEY)._seam.layers] == \
+        ["CircuitBreaker"]
 
 
 async def test_a_success_passes_every_point_once_in_order(kind: str) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         DEFAULT_STREAM_IDLE_TIMEOUT,
         DEFAULT_TIMEOUT,
     )
+    from ._breaker import CircuitBreaker
     from ._budget import RetryBudget
     from ._client import AsyncToRouter, ToRouter
     from ._errors import (
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         BadRequestError,
         BillingError,
         CatalogEntry,
+        CircuitOpen,
         InsufficientBalance,
         InternalServerError,
         InvalidApiKey,
@@ -71,11 +73,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
 _MODULES = {
     "._base_client": "DEFAULT_BASE_URL DEFAULT_DEADLINE DEFAULT_MAX_RETRIES "
                      "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT",
+    "._breaker": "CircuitBreaker",
     "._budget": "RetryBudget",
     "._client": "AsyncToRouter ToRouter",
     "._errors": "ERROR_CATALOG AccessDenied APIConnectionError ApiKeyInQueryDeprecated "
                 "ApiKeyRequired APIResponseValidationError APIStatusError APITimeoutError "
-                "AuthenticationError BadRequestError BillingError CatalogEntry "
+                "AuthenticationError BadRequestError BillingError CatalogEntry CircuitOpen "
                 "InsufficientBalance InternalServerError InvalidApiKey InvalidArgumentError "
                 "KeyDisabled KeyExpired NoEligibleChannel NotFoundError PermissionDeniedError "
                 "QuotaExhausted RateLimited RateLimitError StreamDecodeError StreamIdleTimeout "
@@ -111,6 +114,8 @@ __all__ = [
     "BadRequestError",
     "BillingError",
     "CatalogEntry",
+    "CircuitBreaker",
+    "CircuitOpen",
     "InsufficientBalance",
     "InternalServerError",
     "InvalidApiKey",

@@ -12,7 +12,7 @@ from .._response import RawResponse
 from .._streaming import AsyncStream, Stream
 from ..types.chat import ChatCompletion, ChatCompletionChunk
 from ..types.chat_params import COMPLETION_CREATE_PARAM_NAMES, CompletionCreateParams
-from ._common import RequestOptions, build_spec
+from ._common import FallbackOptions, RequestOptions, build_spec
 
 if TYPE_CHECKING:
     from .._base_client import RequestSpec
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-class ChatCreateArgs(CompletionCreateParams, RequestOptions, total=False):
+class ChatCreateArgs(CompletionCreateParams, RequestOptions, FallbackOptions, total=False):
     """Keyword arguments of ``chat.completions.create``: the parameters and request options."""
 
 
@@ -76,7 +76,8 @@ class Completions:
 
         ``model`` and ``messages`` are required; the other OpenAI parameters are documented
         on :class:`torouter.types.CompletionCreateParams`.  ``extra_headers``, ``extra_body``
-        and ``timeout`` apply to this call only.
+        and ``timeout`` apply to this call only; ``fallback_models=[...]`` are tried in order
+        when ``model`` fails with a model-level failure (a stream: before its first chunk).
         """
         result: Any = self._client._request(_spec(stream, params, raw=False))
         return result  # type: ignore[no-any-return]
