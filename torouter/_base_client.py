@@ -687,7 +687,7 @@ def _check_fallbacks(value: object) -> Mapping[str, tuple[str, ...]]:
 
 def check_models(value: object, what: str) -> tuple[str, ...]:
     """A list of fallback model names, checked: a sequence of non-empty strings."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes, Mapping, set, frozenset)) or not isinstance(value, Iterable):
         raise InvalidArgumentError(
             f"{what} must be a list of model names, e.g. ['claude-opus-4-7'], not {value!r}")
     models = tuple(value)
