@@ -218,6 +218,16 @@ class BaseClient(Generic[HttpT]):
         fallbacks: Mapping[str, Sequence[str]] | None = None,
         circuit_breaker: CircuitBreaker | bool | None = True,
     ) -> None:
+        """The arguments are documented on :class:`torouter.ToRouter`, and:
+
+        Args:
+            fallbacks: ``{model: [fallback models, in order]}`` for every call to ``model``
+                whose failure falls back (``RetryRule.fallback``); a call's own
+                ``fallback_models=`` wins.  See ``docs/fallbacks.md``.
+            circuit_breaker: a :class:`CircuitBreaker` shared by every thread, task and
+                ``with_options`` copy; ``True`` (default) for a fresh one with the default
+                thresholds, ``None``/``False`` for none.
+        """
         api_key = _secret(api_key)  # from here on no frame holds the key as plain text
         if http_client is not None and not isinstance(http_client, self._http_class):
             raise InvalidArgumentError(
