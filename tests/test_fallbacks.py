@@ -290,6 +290,19 @@ async def test_retries_and_fallbacks_share_one_deadline(kind: str) -> None:
     assert clock.now == 1006.0
 
 
+async def test_the_retry_budget_pays_for_retries_not_for_moving_to_the_next_model(
+    local: Env,
+) -> None:
+    local.gw.upstream.always(DOWN, model="gpt-5")
+    budget = torouter.RetryBudget(capacity=5, retry_cost=5)  # one retry's worth, shared
+    client = local.client(retry_budget=budget)
+    reply = await chat(client, fallback_models=["claude-opus-4-7"])
+    # gpt-5: one paid retry, then the empty budget ends its retries; claude's attempt is free.
+    assert local.models() == ["gpt-5", "gpt-5", "claude-opus-4-7"]
+    assert reply.served_model == "claude-opus-4-7"
+    assert budget.level == 5  # the success refunded what the call's retries spent
+
+
 async def test_on_retry_and_the_log_are_told_of_each_fallback(
     local: Env, caplog: pytest.LogCaptureFixture
 ) -> None:

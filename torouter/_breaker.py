@@ -193,6 +193,9 @@ class CircuitBreaker(Layer):
     # -- the in-memory store -----------------------------------------------------------------
 
     def _enter(self, model: str) -> tuple[Admission, float]:
+        st = self._states.get(model)  # one atomic read: a closed circuit needs no lock
+        if st is None or st.opened_at is None:
+            return "send", 0.0
         now = self._clock()
         with self._lock:
             admission, st, retry_after = self._admit(self._states.get(model, _CLOSED), now)
