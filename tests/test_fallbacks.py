@@ -22,6 +22,8 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import torouter
 from torouter import (
@@ -686,3 +688,56 @@ def test_nothing_new_shows_the_key() -> None:
     err = client.circuit_breaker.open_error("gpt-5", 1.0)  # type: ignore[union-attr]
     for text in (repr(client.circuit_breaker), str(err), repr(err), repr(client.fallbacks)):
         assert key not in text
+
+
+# --- the breaker's decisions, for any sequence of events -------------------------------------
+
+_EVENTS = st.lists(st.tuples(
+    st.floats(min_value=0.0, max_value=20.0, allow_nan=False),  # seconds since the last event
+    st.sampled_from(["ok", "failure", "neutral", "lost"]),     # how the admitted request ends
+), max_size=60)
+
+
+@given(events=_EVENTS, threshold=st.integers(1, 4),
+       window=st.floats(0.5, 15.0), cooldown=st.floats(0.0, 15.0))
+def test_the_breaker_opens_exactly_at_the_threshold_and_probes_once(
+    events: list[tuple[float, str]], threshold: int, window: float, cooldown: float
+) -> None:
+    """Against a plain reference: the circuit opens exactly when ``threshold`` counted failures
+    fall within ``window``; it refuses with ``0 < retry_after <= cooldown``; after the cooldown
+    one probe goes, and while it is out (``lost``: never reports) every request is refused."""
+    from torouter._breaker import CircuitState
+
+    b = CircuitBreaker(failure_threshold=threshold, window=window, cooldown=cooldown)
+    state, now = CircuitState(), 0.0
+    failures: list[float] = []  # the reference: counted failures while closed
+    opened_at: float | None = None
+    probe_out_since: float | None = None
+    for gap, end in events:
+        now += gap
+        admission, state, retry_after = b._admit(state, now)
+        if opened_at is None:
+            assert admission == "send"
+        elif now < opened_at + cooldown or (
+                probe_out_since is not None and now < probe_out_since + cooldown):
+            assert admission == "refuse" and 0 < retry_after <= cooldown
+            continue
+        else:
+            assert admission == "probe"
+        probe = admission == "probe"
+        if end == "lost":  # the request never reports (its task was cancelled)
+            if probe:
+                probe_out_since = now
+            continue
+        state = b._record(state, now, end, probe)  # type: ignore[arg-type]
+        if probe:
+            probe_out_since = None
+            if end == "ok":
+                opened_at, failures = None, []
+            elif end == "failure":
+                opened_at = now
+        elif end == "failure":
+            failures = [t for t in failures if t > now - window] + [now]
+            if len(failures) >= threshold:
+                opened_at, failures = now, []
+        assert (state.opened_at is None) == (opened_at is None)

@@ -164,9 +164,9 @@ class CircuitBreaker(Layer):
             return "send", st, 0.0
         half_open_at = st.opened_at + self.cooldown
         if now < half_open_at:
-            return "refuse", st, half_open_at - now
+            return "refuse", st, min(half_open_at - now, self.cooldown)  # (float rounding)
         if st.probe_since is not None and now < st.probe_since + self.cooldown:
-            return "refuse", st, st.probe_since + self.cooldown - now
+            return "refuse", st, min(st.probe_since + self.cooldown - now, self.cooldown)
         return "probe", replace(st, probe_since=now), 0.0
 
     def _record(self, st: CircuitState, now: float, outcome: Outcome, probe: bool
