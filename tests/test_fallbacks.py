@@ -741,3 +741,18 @@ def test_the_breaker_opens_exactly_at_the_threshold_and_probes_once(
             if len(failures) >= threshold:
                 opened_at, failures = now, []
         assert (state.opened_at is None) == (opened_at is None)
+
+
+def test_torouter_explain_says_what_falls_back(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from torouter.cli import main
+
+    assert main(["explain", "CircuitOpen"]) == 0
+    out = capsys.readouterr().out
+    assert "falls back:  yes: to the call's next fallback model" in out
+    assert "exit code:   7" in out
+    for name, expected in (("CircuitOpen", True), ("UpstreamUnavailable", True),
+                           ("503", True), ("KeyExpired", False), ("400", False)):
+        assert main(["explain", name, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["match"]["falls_back"] is expected, name

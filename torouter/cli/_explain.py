@@ -44,6 +44,7 @@ def entry_info(entry: CatalogEntry) -> dict[str, Any]:
         "meaning": entry.meaning,
         "codes": list(entry.codes),
         "statuses": list(entry.statuses),
+        "falls_back": DEFAULT_RETRY_POLICY.rule_for(entry.cls).fallback,
         "retried": entry.retried,
         "retry": {
             "max_retries": rule.max_retries if rule.retry else 0,
@@ -84,6 +85,7 @@ def _print_entry(out: Output, entry: CatalogEntry) -> None:
         matches.append("HTTP " + ", ".join(str(s) for s in entry.statuses))
     rows.append(("  arrives as:", "; ".join(matches) or "raised by the SDK (no HTTP response)"))
     rows.append(("  retried:", _retry_text(entry.cls)))
+    rows.append(("  falls back:", _fallback_text(entry.cls)))
     rows.append(("  what to do:", entry.hint or "-"))
     rows.append(("  docs:", entry.doc_url or "-"))
     rows.append(("  exit code:", f"{int(code)} ({label})"))
@@ -121,3 +123,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
             for e in others
         )
     return int(Exit.OK)
+
+
+def _fallback_text(cls: type[ToRouterError]) -> str:
+    """Whether the default policy moves a call to its next fallback model (docs/fallbacks.md)."""
+    rule = DEFAULT_RETRY_POLICY.rule_for(cls)
+    if not rule.fallback:
+        return "no: another model would fail the same way"
+    when = "after its retries, " if rule.retry else ""
+    return f"yes: {when}to the call's next fallback model (fallback_models=, fallbacks=)"
