@@ -339,6 +339,12 @@ async def test_served_model_on_raw_responses_and_embeddings(env: Env) -> None:
                                              fallback_models=["text-embedding-3-small"]))
     assert emb.served_model == "text-embedding-3-small" and emb.model == "text-embedding-3-small"
     assert (await chat(client, model="o3")).served_model == "o3"  # no fallback: the model itself
+    raw = await run(client.chat.completions.with_raw_response.create(
+        model="gpt-5", messages=MSG, stream=True, fallback_models=["claude-opus-4-7"]))
+    assert raw.served_model == "claude-opus-4-7"
+    stream = raw.parse()
+    assert stream.served_model == "claude-opus-4-7"
+    assert {c.served_model for c in await collect(stream)} == {"claude-opus-4-7"}
 
 
 # --- streams ---------------------------------------------------------------------------------
