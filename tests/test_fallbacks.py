@@ -602,6 +602,21 @@ def test_the_decisions_are_pure_functions_of_state_and_time() -> None:
     assert isinstance(err, CircuitOpen) and (err.model, err.retry_after) == ("gpt-5", 3.0)
 
 
+async def test_a_stream_whose_model_fails_after_its_first_chunk_counts_for_the_breaker(
+    env: Env,
+) -> None:
+    """End to end: the stream's end reaches the breaker through the seam's ``end_call``."""
+    breaker = CircuitBreaker(failure_threshold=1, clock=Clock())
+    client = env.client(circuit_breaker=breaker)
+    env.gw.upstream.script(Outcome.stream_error(after=2), model="gpt-5")
+    stream = await chat(client, stream=True, fallback_models=["claude-opus-4-7"])
+    assert breaker.state("gpt-5") == "closed"  # the first chunk arrived: a success so far
+    with pytest.raises(UpstreamUnavailable):
+        await collect(stream)
+    assert breaker.state("gpt-5") == "open"
+    assert env.models() == ["gpt-5"]  # no fallback after the first chunk
+
+
 def test_a_stream_cut_by_a_model_failure_after_its_first_chunk_counts() -> None:
     """The end of a committed call (a stream) is reported to the breaker through ``end_call``."""
 
@@ -765,3 +780,18 @@ def test_torouter_explain_says_what_falls_back(capsys: pytest.CaptureFixture[str
                            ("503", True), ("KeyExpired", False), ("400", False)):
         assert main(["explain", name, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["match"]["falls_back"] is expected, name
+
+
+async def test_the_stream_helper_falls_back_before_its_first_chunk(local: Env) -> None:
+    local.gw.upstream.always(DOWN, model="gpt-5")
+    client = local.client(max_retries=0)
+    manager = client.chat.completions.stream(model="gpt-5", messages=MSG,
+                                             fallback_models=["claude-opus-4-7"])
+    if local.kind == "sync":
+        with manager as stream:
+            final = stream.get_final_completion()
+    else:
+        async with manager as stream:
+            final = await stream.get_final_completion()
+    assert final.choices[0].message.content == "Bonjour tout le monde"
+    assert local.models() == ["gpt-5", "claude-opus-4-7"]

@@ -66,6 +66,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
     from ._response import RawResponse
     from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy, RetryRule
     from ._retrying import Attempt
+    from ._stream_helper import (
+        AsyncChatCompletionStream,
+        AsyncChatCompletionStreamManager,
+        ChatCompletionStream,
+        ChatCompletionStreamManager,
+    )
     from ._streaming import AsyncStream, Stream
 
 # ``import torouter`` stays cheap (no httpx, pydantic or tenacity): each public name is imported
@@ -87,6 +93,8 @@ _MODULES = {
     "._response": "RawResponse",
     "._retry": "DEFAULT_RETRY_POLICY Backoff RetryPolicy RetryRule",
     "._retrying": "Attempt",
+    "._stream_helper": "AsyncChatCompletionStream AsyncChatCompletionStreamManager "
+                       "ChatCompletionStream ChatCompletionStreamManager",
     "._streaming": "AsyncStream Stream",
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
@@ -106,6 +114,8 @@ __all__ = [
     "AccessDenied",
     "ApiKeyInQueryDeprecated",
     "ApiKeyRequired",
+    "AsyncChatCompletionStream",
+    "AsyncChatCompletionStreamManager",
     "AsyncStream",
     "AsyncToRouter",
     "Attempt",
@@ -114,6 +124,8 @@ __all__ = [
     "BadRequestError",
     "BillingError",
     "CatalogEntry",
+    "ChatCompletionStream",
+    "ChatCompletionStreamManager",
     "CircuitBreaker",
     "CircuitOpen",
     "InsufficientBalance",

@@ -40,6 +40,7 @@ from ._retry import ResolvedRule, RetryPolicy
 if TYPE_CHECKING:
     from ._base_client import RequestSpec
     from ._seam import Seam
+    from ._streaming import StreamOutcome
 
 __all__ = ["Attempt", "CallRetryState", "OnRetry", "retries_first_failure"]
 
@@ -102,6 +103,7 @@ class CallRetryState:
         "spent",
         "start",
         "stop_reason",
+        "stream_outcome",
     )
 
     def __init__(
@@ -142,6 +144,7 @@ class CallRetryState:
         self.result: Any = None
         self.error: ToRouterError | None = None
         self.ended = False
+        self.stream_outcome: StreamOutcome | None = None
 
     # -- per attempt ---------------------------------------------------------------------
 
@@ -191,7 +194,8 @@ class CallRetryState:
         return error
 
     def expire(self, reason: str) -> None:
-        """End the call after the current attempt whatever the policy says (the deadline)."""
+        """End the call after the current attempt whatever the policy says (the deadline, a
+        closed client)."""
         self._expired = True
         self.stop_reason = reason
 
@@ -228,10 +232,12 @@ class CallRetryState:
                 self.seam.end(self, None)
         return result
 
-    def _stream_ended(self, error: ToRouterError | None) -> None:
-        self.error = error
+    def _stream_ended(self, outcome: StreamOutcome) -> None:
+        """The stream this call returned ended (``outcome.kind``: completed, error, closed)."""
+        self.stream_outcome = outcome
+        self.error = outcome.error
         if self.seam is not None:
-            self.seam.end(self, error)
+            self.seam.end(self, outcome.error)
 
     def next_spec(self, error: ToRouterError) -> RequestSpec[Any] | None:
         """After the call's retries for one model ended in ``error``: the request to continue
