@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         DEFAULT_MAX_RETRIES,
         DEFAULT_STREAM_IDLE_TIMEOUT,
         DEFAULT_TIMEOUT,
+        ClientOptions,
     )
     from ._breaker import CircuitBreaker
     from ._budget import RetryBudget
@@ -39,14 +40,18 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         BillingError,
         CatalogEntry,
         CircuitOpen,
+        ContentFilterFinishReasonError,
         InsufficientBalance,
         InternalServerError,
         InvalidApiKey,
         InvalidArgumentError,
         KeyDisabled,
         KeyExpired,
+        LengthFinishReasonError,
         NoEligibleChannel,
         NotFoundError,
+        OutputError,
+        OutputValidationError,
         PermissionDeniedError,
         QuotaExhausted,
         RateLimited,
@@ -63,6 +68,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         UserInactive,
         UserNotFound,
     )
+    from ._parsing import pydantic_function_tool
     from ._response import RawResponse
     from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy, RetryRule
     from ._retrying import Attempt
@@ -78,7 +84,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
 # from its module on first access (PEP 562 ``__getattr__`` below), then kept in this module.
 _MODULES = {
     "._base_client": "DEFAULT_BASE_URL DEFAULT_DEADLINE DEFAULT_MAX_RETRIES "
-                     "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT",
+                     "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT ClientOptions",
     "._breaker": "CircuitBreaker",
     "._budget": "RetryBudget",
     "._client": "AsyncToRouter ToRouter",
@@ -86,10 +92,13 @@ _MODULES = {
                 "ApiKeyRequired APIResponseValidationError APIStatusError APITimeoutError "
                 "AuthenticationError BadRequestError BillingError CatalogEntry CircuitOpen "
                 "InsufficientBalance InternalServerError InvalidApiKey InvalidArgumentError "
-                "KeyDisabled KeyExpired NoEligibleChannel NotFoundError PermissionDeniedError "
+                "KeyDisabled KeyExpired LengthFinishReasonError ContentFilterFinishReasonError "
+                "OutputError OutputValidationError NoEligibleChannel NotFoundError "
+                "PermissionDeniedError "
                 "QuotaExhausted RateLimited RateLimitError StreamDecodeError StreamIdleTimeout "
                 "StreamInterrupted SubscriptionInvalid SubscriptionNotFound ToRouterError "
                 "UpstreamTimeout UpstreamUnavailable UsageLimitExceeded UserInactive UserNotFound",
+    "._parsing": "pydantic_function_tool",
     "._response": "RawResponse",
     "._retry": "DEFAULT_RETRY_POLICY Backoff RetryPolicy RetryRule",
     "._retrying": "Attempt",
@@ -98,6 +107,9 @@ _MODULES = {
     "._streaming": "AsyncStream Stream",
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
+# Public subpackages reachable as attributes (``torouter.types``, ``torouter.testing``) without
+# importing them first; imported on first access.
+_SUBMODULES = frozenset({"types", "testing", "resources"})
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -124,6 +136,7 @@ __all__ = [
     "BadRequestError",
     "BillingError",
     "CatalogEntry",
+    "ClientOptions",
     "ChatCompletionStream",
     "ChatCompletionStreamManager",
     "CircuitBreaker",
@@ -134,6 +147,10 @@ __all__ = [
     "InvalidArgumentError",
     "KeyDisabled",
     "KeyExpired",
+    "LengthFinishReasonError",
+    "ContentFilterFinishReasonError",
+    "OutputError",
+    "OutputValidationError",
     "NoEligibleChannel",
     "NotFoundError",
     "PermissionDeniedError",
@@ -158,6 +175,7 @@ __all__ = [
     "UserInactive",
     "UserNotFound",
     "__version__",
+    "pydantic_function_tool",
     "types",
 ]
 
@@ -166,15 +184,15 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
 
     def __getattr__(name: str) -> Any:
         """Import a public name on first use (``torouter.ToRouter``, ``from torouter import X``)."""
-        if name == "types":
-            from . import types
+        from importlib import import_module
 
-            return types
+        if name in _SUBMODULES:
+            # import_module, not ``from . import types``: that statement looks the name up on
+            # this package first, which calls this function again (RecursionError).
+            return import_module(f"{__name__}.{name}")  # the import binds it in globals()
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module 'torouter' has no attribute {name!r}")
-        from importlib import import_module
-
         value = getattr(import_module(module, __name__), name)
         globals()[name] = value
         return value
