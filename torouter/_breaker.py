@@ -241,3 +241,8 @@ class CircuitBreaker(Layer):
         elif call.result is not None and error is not None and self.counts(error):
             # A stream that failed after its first chunk: the model failed after all.
             self._report(model, "failure", False)
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -447,3 +447,8 @@ def async_retrying(state: CallRetryState, sleep: Callable[[float], Any]) -> tena
     retrying = tenacity.AsyncRetrying(sleep=sleep, **STRATEGIES)
     retrying.torouter_state = state  # type: ignore[attr-defined]
     return retrying
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -172,6 +172,9 @@ class FakeGateway(KeyRing):
         )
         self.upstream = Upstream(self._lock, seed)
         self._requests: list[RequestRecord] = []
+        #: Called with each :class:`RequestRecord` as it is logged (``python -m torouter.testing``
+        #: prints :meth:`RequestRecord.log_line` to stderr with it).
+        self.on_request: Callable[[RequestRecord], None] | None = None
         self._ip_hits: dict[str, deque[float]] = {}
         self._n_requests = 0
 
@@ -300,6 +303,8 @@ class FakeGateway(KeyRing):
                     body=ctx.body if isinstance(ctx.body, dict) else None,
                 )
             )
+            if self.on_request is not None:
+                self.on_request(self._requests[-1])
             return reply
 
     def _dispatch(self, req: GatewayRequest, ctx: _Ctx, n: int) -> tuple[Reply, str]:
@@ -621,3 +626,8 @@ class FakeGateway(KeyRing):
 
     def _hex(self, kind: str, n: int, length: int) -> str:
         return seeded_hex(self.seed, kind, n, length)
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

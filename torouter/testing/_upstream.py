@@ -398,3 +398,8 @@ class Upstream:
         with self._lock:
             self._uses += 1
             ch.last_used = self._uses
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)
