@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
 SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py",
-           "structured_outputs.py", "stream_helper.py", "fallbacks.py"]
+           "structured_outputs.py", "stream_helper.py", "fallbacks.py", "fleet.py"]
 DEV = ["-X", "dev", "-W", "error::ResourceWarning"]  # unclosed clients and sockets fail
 
 
@@ -222,6 +222,23 @@ def test_fallbacks_example(runs: dict[str, Run]) -> None:
     assert "gpt-5 circuit: half-open\nserved_model=gpt-5; gpt-5 circuit: closed" in out
     assert ("log: falling back from gpt-5 to claude-opus-4-7 after UpstreamUnavailable"
             in runs["fallbacks.py"].stderr)
+
+
+def test_fleet_example(runs: dict[str, Run]) -> None:
+    import re
+
+    out = ok(runs["fleet.py"])
+    if "the coordinator will fail open" in out:  # no redis-server here: the processes work alone
+        assert "20 calls: KeyExpired\n" in out
+        return
+    assert "this process: RateLimited (no retries allowed; the fleet pauses for 2 s)" in out
+    assert out.count(": ok after ") == 4, out  # the others waited out the pause, then succeeded
+    seen = re.search(r"the gateway saw (\d+) requests with the expired key for 20 calls", out)
+    fleet = re.search(r"(\d+) calls: KeyExpired \(from the fleet, nothing sent\)", out)
+    assert seen is not None and fleet is not None, out
+    # About one request per process (those in flight when the first was recorded); a process
+    # whose Redis call stalled past its 50 ms timeout on this loaded machine sends on its own.
+    assert 1 <= int(seen.group(1)) <= 10 and int(fleet.group(1)) == 20 - int(seen.group(1)), out
 
 
 def test_the_pytest_example_passes_with_the_plugin_loaded_from_its_entry_point(

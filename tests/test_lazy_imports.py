@@ -129,3 +129,16 @@ def test_equal_bodies_from_different_responses_compare_as_before() -> None:
     # pydantic compares the private state too, as it did when these were PrivateAttrs.
     assert _parsed("req-1") == _parsed("req-1")
     assert _parsed("req-1") != _parsed("req-2")
+
+
+def test_redis_loads_only_when_a_coordinator_is_made() -> None:
+    loaded = _fresh(
+        "import json, sys, torouter\n"
+        "torouter.ToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1').close()\n"
+        "torouter.AsyncToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1')\n"
+        "cls = torouter.RedisCoordinator\n"  # the name resolves without importing redis
+        "before = 'redis' in sys.modules\n"
+        "cls('redis://127.0.0.1:9/0')\n"
+        "print(json.dumps([before, 'redis' in sys.modules]))"
+    )
+    assert loaded == [False, True]

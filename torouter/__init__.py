@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
     from ._breaker import CircuitBreaker
     from ._budget import RetryBudget
     from ._client import AsyncToRouter, ToRouter
+    from ._coordinator import RedisCoordinator
     from ._errors import (
         ERROR_CATALOG,
         AccessDenied,
@@ -88,6 +89,7 @@ _MODULES = {
     "._breaker": "CircuitBreaker",
     "._budget": "RetryBudget",
     "._client": "AsyncToRouter ToRouter",
+    "._coordinator": "RedisCoordinator",
     "._errors": "ERROR_CATALOG AccessDenied APIConnectionError ApiKeyInQueryDeprecated "
                 "ApiKeyRequired APIResponseValidationError APIStatusError APITimeoutError "
                 "AuthenticationError BadRequestError BillingError CatalogEntry CircuitOpen "
@@ -158,6 +160,7 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "RawResponse",
+    "RedisCoordinator",
     "RetryBudget",
     "RetryPolicy",
     "RetryRule",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from types import MappingProxyType
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 import pydantic
@@ -45,6 +45,9 @@ from ._seam import Layer, Seam, build_seam
 from ._streaming import _scrub, _snippet, _StreamState, cut_socket, transport_detail
 from ._version import __version__
 from .types._base import set_response_info
+
+if TYPE_CHECKING:
+    from ._coordinator import RedisCoordinator, _FleetLayer
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -154,6 +157,7 @@ class ClientOptions(TypedDict, total=False):
     stream_idle_timeout: float | None
     fallbacks: Mapping[str, Sequence[str]] | None
     circuit_breaker: CircuitBreaker | bool | None
+    coordinator: RedisCoordinator | None
 
 
 _OPTION_KEYS = frozenset(ClientOptions.__annotations__)
@@ -234,6 +238,7 @@ class BaseClient(Generic[HttpT]):
     _seam: Seam | None
     _fallbacks: Mapping[str, tuple[str, ...]]
     _breaker: CircuitBreaker | None
+    _coordinator: RedisCoordinator | None
 
     def __init__(
         self,
@@ -251,6 +256,7 @@ class BaseClient(Generic[HttpT]):
         stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
         fallbacks: Mapping[str, Sequence[str]] | None = None,
         circuit_breaker: CircuitBreaker | bool | None = True,
+        coordinator: RedisCoordinator | None = None,
     ) -> None:
         """The arguments are documented on :class:`torouter.ToRouter`, and:
 
@@ -272,7 +278,7 @@ class BaseClient(Generic[HttpT]):
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
             retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
-            fallbacks=fallbacks, circuit_breaker=circuit_breaker,
+            fallbacks=fallbacks, circuit_breaker=circuit_breaker, coordinator=coordinator,
         )
         self._owns_http = http_client is None
         if http_client is None:
@@ -398,6 +404,7 @@ class BaseClient(Generic[HttpT]):
         stream_idle_timeout: float | None,
         fallbacks: Mapping[str, Sequence[str]] | None = None,
         circuit_breaker: CircuitBreaker | bool | None = True,
+        coordinator: RedisCoordinator | None = None,
     ) -> None:
         # The key is only ever held as a SecretStr in these frames (tracebacks with locals
         # show SecretStr('**********')), and it is checked last.
@@ -451,6 +458,12 @@ class BaseClient(Generic[HttpT]):
             raise InvalidArgumentError(
                 "circuit_breaker must be a torouter.CircuitBreaker, True (default) or None")
         self._breaker = circuit_breaker
+        if coordinator is not None:
+            from ._coordinator import RedisCoordinator
+
+            if not isinstance(coordinator, RedisCoordinator):
+                raise InvalidArgumentError("coordinator must be a torouter.RedisCoordinator")
+        self._coordinator = coordinator
         headers = dict(default_headers or {})
         check_headers(headers, "default_headers")
         self._default_headers = headers
@@ -478,7 +491,25 @@ class BaseClient(Generic[HttpT]):
     def _layers(self) -> tuple[Layer | None, ...]:
         """The seam's layers for this client, in order (``_seam``): telemetry (outermost, spans
         the whole call), fleet coordination (may wait or refuse first), circuit breaker."""
-        return (self._breaker,)
+        return self._coordinated(self._breaker)
+
+    def _coordinated(self, breaker: Any) -> tuple[Layer | None, Layer | None]:
+        """The fleet layer and the breaker layer, in this order (the breaker last).
+
+        Without a coordinator: ``(None, breaker)``.  With one that shares breakers, the fleet
+        layer decides ``breaker``'s state fleet-wide in its own Redis round trip, so the local
+        breaker layer is left out: ``(fleet, None)``.
+        """
+        fleet = self._fleet_layer(breaker)
+        if fleet is not None and fleet.breaker is not None:
+            return fleet, None
+        return fleet, breaker
+
+    def _fleet_layer(self, breaker: Any = None) -> _FleetLayer | None:
+        """The coordinator bound to this client's key (``None`` without a coordinator)."""
+        if self._coordinator is None:
+            return None
+        return self._coordinator._bind(self._api_key, self._base, breaker)
 
     # -- public, shared ---------------------------------------------------------------------
 
@@ -542,6 +573,7 @@ class BaseClient(Generic[HttpT]):
             "stream_idle_timeout": self._stream_idle_timeout,
             "fallbacks": self._fallbacks,
             "circuit_breaker": self._breaker,
+            "coordinator": self._coordinator,
         }
 
     def _derive(self, overrides: Mapping[str, Any]) -> Any:
