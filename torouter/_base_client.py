@@ -996,3 +996,8 @@ def _build_headers(key: SecretStr, extra: Mapping[str, str]) -> httpx.Headers:
     headers.update(extra)
     headers["Authorization"] = "Bearer " + key.get_secret_value()
     return headers
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)
