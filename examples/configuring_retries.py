@@ -52,6 +52,9 @@ def main() -> None:
             deadline=2.0,  # seconds for the whole call, attempts and sleeps included
             retry_budget=torouter.RetryBudget(capacity=50),  # shared by threads and copies
             on_retry=on_retry,
+            # Off here so that every retry below is shown: by default a model that failed
+            # 5 times within 30 s is not called for 30 s (see examples/fallbacks.py).
+            circuit_breaker=None,
         )
 
         print("\n== UpstreamUnavailable four times, then an answer: retried up to 5 times ==")

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
 SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py",
-           "structured_outputs.py", "stream_helper.py", "fleet.py", "telemetry.py"]
+           "structured_outputs.py", "stream_helper.py", "fallbacks.py", "fleet.py",
+           "telemetry.py"]
 DEV = ["-X", "dev", "-W", "error::ResourceWarning"]  # unclosed clients and sockets fail
 
 
@@ -206,6 +207,22 @@ def test_configuring_retries_example(runs: dict[str, Run]) -> None:
     assert "raised at once: attempts=1, why: not retried by policy" in out
     assert "within the 0.3 s deadline" in out
     assert "call 2: attempts=1 (retry budget empty)" in out
+
+
+def test_fallbacks_example(runs: dict[str, Run]) -> None:
+    out = ok(runs["fallbacks.py"])
+    # gpt-5's own two retries, then claude-opus-4-7 answers.
+    assert ("  ... gpt-5: UpstreamUnavailable, retrying\n" * 2
+            + "  ... gpt-5: UpstreamUnavailable, falling back to claude-opus-4-7\n"
+            + "answer: Hi!") in out
+    assert "served_model=claude-opus-4-7 retries_taken=3" in out
+    assert "caught KeyExpired after 1 attempt(s) (models tried: ['gpt-5'])" in out
+    assert "served_model=claude-opus-4-7; gpt-5 circuit: open" in out
+    assert "served_model=claude-opus-4-7; requests sent: ['claude-opus-4-7']" in out
+    assert "caught CircuitOpen for gpt-5, probe in 30s, nothing sent" in out
+    assert "gpt-5 circuit: half-open\nserved_model=gpt-5; gpt-5 circuit: closed" in out
+    assert ("log: falling back from gpt-5 to claude-opus-4-7 after UpstreamUnavailable"
+            in runs["fallbacks.py"].stderr)
 
 
 def test_fleet_example(runs: dict[str, Run]) -> None:

@@ -93,6 +93,7 @@ EXPECTED_DEFAULTS: dict[str, tuple[int, Backoff] | None] = {
     "LengthFinishReasonError": None,
     "ContentFilterFinishReasonError": None,
     "OutputValidationError": None,
+    "CircuitOpen": None,  # refused before sending: falls back, never retried
 }
 
 

@@ -113,8 +113,11 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 def test_a_client_without_layers_has_no_seam() -> None:
     # telemetry=False: with opentelemetry installed, telemetry is a layer (tests/test_telemetry.py)
-    assert torouter.ToRouter(api_key=KEY, telemetry=False)._seam is None
-    assert torouter.AsyncToRouter(api_key=KEY, telemetry=False)._seam is None
+    assert torouter.ToRouter(api_key=KEY, telemetry=False, circuit_breaker=None)._seam is None
+    assert torouter.AsyncToRouter(api_key=KEY, telemetry=False, circuit_breaker=None)._seam is None
+    # Without telemetry the default client has one layer: its per-model circuit breaker.
+    seam = torouter.ToRouter(api_key=KEY, telemetry=False)._seam
+    assert [type(x).__name__ for x in seam.layers] == ["CircuitBreaker"]
 
 
 async def test_a_success_passes_every_point_once_in_order(kind: str) -> None:

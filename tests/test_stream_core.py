@@ -347,11 +347,13 @@ def _clients(pieces: list[bytes], error: Exception | None = None) -> tuple[Any, 
         return httpx.Response(200, headers=SSE, stream=_Pieces(pieces, error))
 
     transport = httpx.MockTransport(handler)
-    # telemetry=False: these tests set the stream core's on_end themselves (``_record``); with
-    # opentelemetry installed, the telemetry layer would take that one callback over.
+    # The stream core on its own, without seam layers: these tests set the stream core's on_end
+    # themselves (``_record``), and a layer (telemetry when opentelemetry is installed, the
+    # default circuit breaker) would take that one callback over through the seam's end hook.
     sync = torouter.ToRouter(api_key=KEY, base_url=BASE, max_retries=0, telemetry=False,
-                             http_client=httpx.Client(transport=transport))
+                             circuit_breaker=None, http_client=httpx.Client(transport=transport))
     aclient = torouter.AsyncToRouter(api_key=KEY, base_url=BASE, max_retries=0, telemetry=False,
+                                     circuit_breaker=None,
                                      http_client=httpx.AsyncClient(transport=transport))
     return sync, aclient
 

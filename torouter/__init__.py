@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         DEFAULT_TIMEOUT,
         ClientOptions,
     )
+    from ._breaker import CircuitBreaker
     from ._budget import RetryBudget
     from ._client import AsyncToRouter, ToRouter
     from ._coordinator import RedisCoordinator
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         BadRequestError,
         BillingError,
         CatalogEntry,
+        CircuitOpen,
         ContentFilterFinishReasonError,
         InsufficientBalance,
         InternalServerError,
@@ -84,12 +86,13 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
 _MODULES = {
     "._base_client": "DEFAULT_BASE_URL DEFAULT_DEADLINE DEFAULT_MAX_RETRIES "
                      "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT ClientOptions",
+    "._breaker": "CircuitBreaker",
     "._budget": "RetryBudget",
     "._client": "AsyncToRouter ToRouter",
     "._coordinator": "RedisCoordinator",
     "._errors": "ERROR_CATALOG AccessDenied APIConnectionError ApiKeyInQueryDeprecated "
                 "ApiKeyRequired APIResponseValidationError APIStatusError APITimeoutError "
-                "AuthenticationError BadRequestError BillingError CatalogEntry "
+                "AuthenticationError BadRequestError BillingError CatalogEntry CircuitOpen "
                 "InsufficientBalance InternalServerError InvalidApiKey InvalidArgumentError "
                 "KeyDisabled KeyExpired LengthFinishReasonError ContentFilterFinishReasonError "
                 "OutputError OutputValidationError NoEligibleChannel NotFoundError "
@@ -138,6 +141,8 @@ __all__ = [
     "ClientOptions",
     "ChatCompletionStream",
     "ChatCompletionStreamManager",
+    "CircuitBreaker",
+    "CircuitOpen",
     "InsufficientBalance",
     "InternalServerError",
     "InvalidApiKey",

@@ -12,8 +12,10 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
@@ -21,6 +23,7 @@ import pydantic
 from pydantic import SecretStr
 from typing_extensions import Self, TypedDict, Unpack
 
+from ._breaker import CircuitBreaker
 from ._budget import RetryBudget
 from ._errors import (
     APIConnectionError,
@@ -96,6 +99,7 @@ class CallContext:
     retries_taken: int
     response: httpx.Response | None
     redact: tuple[str, ...] = field(repr=False)  # the key: never in a repr
+    served_model: str | None = None  # the model the successful attempt asked for
 
 
 _OPERATIONS = {"/chat/completions": "chat", "/embeddings": "embeddings", "/models": "models"}
@@ -106,7 +110,8 @@ class RequestSpec(Generic[M]):
     """One API call, as the resources describe it.
 
     ``params`` is the JSON body before encoding (what the seam's layers read, and what a
-    fallback re-encodes with another model); ``body`` is its encoding.
+    fallback re-encodes with another model); ``body`` is its encoding.  ``fallback_models`` is
+    the call's own fallback chain (``None``: the client's ``fallbacks`` for the model).
     """
 
     method: str
@@ -119,6 +124,7 @@ class RequestSpec(Generic[M]):
     timeout: httpx.Timeout | None = None
     params: Mapping[str, Any] | None = None
     keep_chunks: bool = False  # a stream keeps every chunk object (``stream.chunks``)
+    fallback_models: tuple[str, ...] | None = None
 
     @property
     def operation(self) -> str:
@@ -134,8 +140,7 @@ class RequestSpec(Generic[M]):
     def with_model(self, model: str) -> RequestSpec[M]:
         """The same request for another model (the body re-encoded)."""
         params = {**(self.params or {}), "model": model}
-        return RequestSpec(self.method, self.path, self.cast_to, dumps(params), self.stream,
-                           self.raw, self.headers, self.timeout, params, self.keep_chunks)
+        return replace(self, body=dumps(params), params=params)
 
 
 class ClientOptions(TypedDict, total=False):
@@ -153,6 +158,8 @@ class ClientOptions(TypedDict, total=False):
     retry_budget: RetryBudget | bool | None
     on_retry: OnRetry | None
     stream_idle_timeout: float | None
+    fallbacks: Mapping[str, Sequence[str]] | None
+    circuit_breaker: CircuitBreaker | bool | None
     coordinator: RedisCoordinator | None
     telemetry: bool | None
     tracer_provider: TracerProvider | None
@@ -237,6 +244,8 @@ class BaseClient(Generic[HttpT]):
     _wire_headers: httpx.Headers | None
     _urls: dict[str, httpx.URL]
     _seam: Seam | None
+    _fallbacks: Mapping[str, tuple[str, ...]]
+    _breaker: CircuitBreaker | None
     _coordinator: RedisCoordinator | None
     _telemetry_options: tuple[bool | None, Any, Any, bool | None, bool]
 
@@ -254,6 +263,8 @@ class BaseClient(Generic[HttpT]):
         retry_budget: RetryBudget | bool | None = True,
         on_retry: OnRetry | None = None,
         stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
+        fallbacks: Mapping[str, Sequence[str]] | None = None,
+        circuit_breaker: CircuitBreaker | bool | None = True,
         coordinator: RedisCoordinator | None = None,
         telemetry: bool | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -261,6 +272,16 @@ class BaseClient(Generic[HttpT]):
         capture_content: bool | None = None,
         propagate_context: bool = True,
     ) -> None:
+        """The arguments are documented on :class:`torouter.ToRouter`, and:
+
+        Args:
+            fallbacks: ``{model: [fallback models, in order]}`` for every call to ``model``
+                whose failure falls back (``RetryRule.fallback``); a call's own
+                ``fallback_models=`` wins.  See ``docs/fallbacks.md``.
+            circuit_breaker: a :class:`CircuitBreaker` shared by every thread, task and
+                ``with_options`` copy; ``True`` (default) for a fresh one with the default
+                thresholds, ``None``/``False`` for none.
+        """
         api_key = _secret(api_key)  # from here on no frame holds the key as plain text
         if http_client is not None and not isinstance(http_client, self._http_class):
             raise InvalidArgumentError(
@@ -271,7 +292,7 @@ class BaseClient(Generic[HttpT]):
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
             retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
-            coordinator=coordinator,
+            fallbacks=fallbacks, circuit_breaker=circuit_breaker, coordinator=coordinator,
             telemetry=telemetry, tracer_provider=tracer_provider, meter_provider=meter_provider,
             capture_content=capture_content, propagate_context=propagate_context,
         )
@@ -397,6 +418,8 @@ class BaseClient(Generic[HttpT]):
         retry_budget: RetryBudget | bool | None,
         on_retry: OnRetry | None,
         stream_idle_timeout: float | None,
+        fallbacks: Mapping[str, Sequence[str]] | None = None,
+        circuit_breaker: CircuitBreaker | bool | None = True,
         coordinator: RedisCoordinator | None = None,
         telemetry: bool | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -447,6 +470,15 @@ class BaseClient(Generic[HttpT]):
         if on_retry is not None and not callable(on_retry):
             raise InvalidArgumentError("on_retry must be callable(error, attempt)")
         self._on_retry = on_retry
+        self._fallbacks = _check_fallbacks(fallbacks)
+        if circuit_breaker is True:
+            circuit_breaker = CircuitBreaker()
+        elif circuit_breaker is False:
+            circuit_breaker = None
+        if circuit_breaker is not None and not isinstance(circuit_breaker, CircuitBreaker):
+            raise InvalidArgumentError(
+                "circuit_breaker must be a torouter.CircuitBreaker, True (default) or None")
+        self._breaker = circuit_breaker
         if coordinator is not None:
             from ._coordinator import RedisCoordinator
 
@@ -482,8 +514,7 @@ class BaseClient(Generic[HttpT]):
     def _layers(self) -> tuple[Layer | None, ...]:
         """The seam's layers for this client, in order (``_seam``): telemetry (outermost, spans
         the whole call), fleet coordination (may wait or refuse first), circuit breaker."""
-        breaker: Layer | None = None  # the client's CircuitBreaker, once there is one
-        return (self._telemetry_layer(), *self._coordinated(breaker))
+        return (self._telemetry_layer(), *self._coordinated(self._breaker))
 
     def _coordinated(self, breaker: Any) -> tuple[Layer | None, Layer | None]:
         """The fleet layer and the breaker layer, in this order (the breaker last).
@@ -542,6 +573,16 @@ class BaseClient(Generic[HttpT]):
         return self._timeout
 
     @property
+    def fallbacks(self) -> Mapping[str, tuple[str, ...]]:
+        """The client's fallback chains: model -> the models tried next, in order."""
+        return self._fallbacks
+
+    @property
+    def circuit_breaker(self) -> CircuitBreaker | None:
+        """The per-model circuit breaker shared by this client and its copies (or ``None``)."""
+        return self._breaker
+
+    @property
     def deadline(self) -> float | None:
         return self._deadline
 
@@ -563,6 +604,8 @@ class BaseClient(Generic[HttpT]):
             "retry_budget": self._budget,
             "on_retry": self._on_retry,
             "stream_idle_timeout": self._stream_idle_timeout,
+            "fallbacks": self._fallbacks,
+            "circuit_breaker": self._breaker,
             "coordinator": self._coordinator,
             **dict(zip(_TELEMETRY_OPTIONS, self._telemetry_options, strict=True)),
         }
@@ -603,6 +646,10 @@ class BaseClient(Generic[HttpT]):
     # -- per call ---------------------------------------------------------------------------
 
     def _new_call(self, spec: RequestSpec[Any]) -> CallRetryState:
+        chain = spec.fallback_models
+        if chain is None:
+            model = spec.model
+            chain = self._fallbacks.get(model, ()) if model is not None else ()
         call = CallRetryState(
             policy=self._policy,
             budget=self._budget,
@@ -612,6 +659,7 @@ class BaseClient(Generic[HttpT]):
             label=f"{spec.method} {spec.path}",
             spec=spec,
             seam=self._seam,
+            fallbacks=chain,
         )
         if self._seam is not None:
             self._seam.start(call)
@@ -778,10 +826,12 @@ class BaseClient(Generic[HttpT]):
             return None
         retries = len(call.attempts)
         if spec.raw:
-            result: Any = RawResponse(response, spec.cast_to, retries, _parse_model)
+            result: Any = RawResponse(response, spec.cast_to, retries,
+                                      partial(_parse_model, served_model=spec.model),
+                                      served_model=spec.model)
         else:
             try:
-                result = _parse_model(response, spec.cast_to, retries)
+                result = _parse_model(response, spec.cast_to, retries, spec.model)
             except ToRouterError as err:
                 raise call.failed(err) from None
         call.succeeded()
@@ -795,6 +845,7 @@ class BaseClient(Generic[HttpT]):
             retries_taken=len(call.attempts),
             response=response,
             redact=(self._api_key.get_secret_value(),),
+            served_model=spec.model,
         )
         deadline_at = call.deadline_at
         if deadline_at is not None:
@@ -814,7 +865,8 @@ class BaseClient(Generic[HttpT]):
         """The first event arrived: the call succeeded."""
         retries = call.succeeded()
         if spec.raw:
-            return RawResponse(stream.response, stream, retries, _identity)
+            return RawResponse(stream.response, stream, retries, _identity,
+                               served_model=spec.model)
         return stream
 
     def _reject_json_stream(self, response: httpx.Response, call: CallRetryState) -> None:
@@ -870,6 +922,34 @@ def check_headers(headers: Mapping[str, object], what: str) -> None:
             raise InvalidArgumentError(f"{what}[{name!r}] must be latin-1 text") from None
 
 
+def _check_fallbacks(value: object) -> Mapping[str, tuple[str, ...]]:
+    """The client's ``fallbacks`` as ``{model: (fallback, ...)}`` (read-only)."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(
+            'fallbacks must map a model to its fallback models, e.g. '
+            '{"gpt-5": ["claude-opus-4-7"]}')
+    chains: dict[str, tuple[str, ...]] = {}
+    for model, chain in value.items():
+        if not isinstance(model, str) or not model:
+            raise InvalidArgumentError(f"fallbacks: {model!r} is not a model name")
+        chains[model] = check_models(chain, f"fallbacks[{model!r}]")
+    return MappingProxyType(chains)
+
+
+def check_models(value: object, what: str) -> tuple[str, ...]:
+    """A list of fallback model names, checked: a sequence of non-empty strings."""
+    if isinstance(value, (str, bytes, Mapping, set, frozenset)) or not isinstance(value, Iterable):
+        raise InvalidArgumentError(
+            f"{what} must be a list of model names, e.g. ['claude-opus-4-7'], not {value!r}")
+    models = tuple(value)
+    for model in models:
+        if not isinstance(model, str) or not model.strip():
+            raise InvalidArgumentError(f"{what}: {model!r} is not a model name")
+    return models
+
+
 def _secret(value: object) -> SecretStr | None:
     """The key as a SecretStr (``None`` stays ``None``); a non-string is an argument error."""
     if value is None or isinstance(value, SecretStr):
@@ -879,7 +959,8 @@ def _secret(value: object) -> SecretStr | None:
     raise InvalidArgumentError(f"api_key must be a str or SecretStr, not {type(value).__name__}")
 
 
-def _parse_model(response: httpx.Response, cast_to: type[M], retries: int) -> M:
+def _parse_model(response: httpx.Response, cast_to: type[M], retries: int,
+                 served_model: str | None = None) -> M:
     try:
         obj = cast_to.model_validate_json(response.content)
     except pydantic.ValidationError as exc:
@@ -892,7 +973,7 @@ def _parse_model(response: httpx.Response, cast_to: type[M], retries: int) -> M:
             response=response,
         ) from None
     set_response_info(obj, {"_request_id": response.headers.get("x-request-id"),
-                            "_retries_taken": retries})
+                            "_retries_taken": retries, "_served_model": served_model})
     return obj
 
 

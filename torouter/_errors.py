@@ -4,6 +4,7 @@ Every failure the SDK reports is a :class:`ToRouterError`.  The tree::
 
     ToRouterError
     ├── InvalidArgumentError          bad arguments, caught before any request
+    ├── CircuitOpen                   the model's circuit breaker is open: nothing was sent
     ├── APIConnectionError            no usable HTTP response: refused, reset, DNS, TLS, protocol
     │   ├── APITimeoutError           connect / read / write / pool timeout, or the deadline ran out
     │   └── StreamInterrupted         a stream stopped before it was complete (.partial)
@@ -77,6 +78,7 @@ __all__ = [
     "BadRequestError",
     "BillingError",
     "CatalogEntry",
+    "CircuitOpen",
     "InsufficientBalance",
     "InternalServerError",
     "InvalidApiKey",
@@ -225,6 +227,28 @@ class InvalidArgumentError(ToRouterError, TypeError, ValueError):
     """An argument was missing, misspelt or of the wrong type; no request was sent."""
 
     default_hint = "Fix the argument named in the message; nothing was sent."
+
+
+class CircuitOpen(ToRouterError):
+    """The client's circuit breaker for ``model`` is open: the model's upstreams failed too often
+    lately, so the request was not sent.
+
+    ``model`` is the model refused; ``retry_after`` the seconds until the breaker lets one probe
+    request through (half-open).  Never retried; by default the call falls back to its next
+    model (``fallback_models=`` / ``fallbacks=``), and with none left this error is raised.
+    """
+
+    default_hint = (
+        "Nothing was sent: this model failed repeatedly just now. Give the call "
+        "fallback_models=[...] (or the client fallbacks={...}), or wait retry_after seconds."
+    )
+    default_doc_url = f"{DOCS}/troubleshooting/upstream"
+
+    model: str | None
+
+    def __init__(self, message: str, *, model: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.model = model
 
 
 # --- transport -----------------------------------------------------------------------------
@@ -645,6 +669,7 @@ ERROR_CATALOG: tuple[CatalogEntry, ...] = (
     _e(LengthFinishReasonError, [], [], "parse(): the answer hit the token limit"),
     _e(ContentFilterFinishReasonError, [], [], "parse(): the content filter stopped the answer"),
     _e(OutputValidationError, [], [], "parse(): the answer does not fit the pydantic model"),
+    _e(CircuitOpen, [], [], "the model failed too often lately; its circuit breaker is open"),
 )
 
 # Codes are matched case-insensitively; gateway codes win over generic upstream ones.

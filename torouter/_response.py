@@ -15,11 +15,14 @@ T = TypeVar("T")
 class RawResponse(Generic[T]):
     """The HTTP response of a successful call, with the typed body one ``parse()`` away.
 
-    ``headers``, ``status_code``, ``request_id`` (``x-request-id``), ``retries_taken`` and
-    ``http_response`` (the ``httpx.Response``) are available without parsing the body.
+    ``headers``, ``status_code``, ``request_id`` (``x-request-id``), ``retries_taken``,
+    ``served_model`` (the model the successful attempt asked for: a fallback model when the
+    call fell back) and ``http_response`` (the ``httpx.Response``) are available without
+    parsing the body.
     """
 
-    __slots__ = ("_parsed", "_parser", "_target", "http_response", "retries_taken")
+    __slots__ = ("_parsed", "_parser", "_target", "http_response", "retries_taken",
+                 "served_model")
 
     def __init__(
         self,
@@ -27,9 +30,11 @@ class RawResponse(Generic[T]):
         target: Any,
         retries_taken: int,
         parser: Callable[[httpx.Response, Any, int], T],
+        served_model: str | None = None,
     ) -> None:
         self.http_response = response
         self.retries_taken = retries_taken
+        self.served_model = served_model
         self._target = target
         self._parser = parser
         self._parsed: Any = _NOT_PARSED

@@ -11,6 +11,12 @@ backoff; never retry 400/401/402/403/404, a spent quota or a used-up usage windo
 
 ``max_retries`` on the client is the simple knob: it sets the policy's default count, and
 ``max_retries=0`` turns every retry off whatever the rules say.
+
+The table also says which failures move a call to its next fallback model (``fallback``), once
+the model's own retries are over (or at once: ``fallback_after=0``).  By default only the
+model-level failures do: :class:`UpstreamUnavailable` (and :class:`NoEligibleChannel`),
+:class:`UpstreamTimeout` and :class:`CircuitOpen`; never a key, account or request problem,
+which another model would meet as well.  ``max_retries=0`` does not switch fallbacks off.
 """
 
 from __future__ import annotations
@@ -20,15 +26,19 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from ._errors import (
     APIConnectionError,
     APIStatusError,
+    CircuitOpen,
     InternalServerError,
     InvalidArgumentError,
     RateLimited,
     RateLimitError,
     ToRouterError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
 
 _Invalid = InvalidArgumentError  # bad policy values: also a TypeError and a ValueError
@@ -85,15 +95,33 @@ class Backoff:
 
 @dataclass(frozen=True)
 class RetryRule:
-    """How to treat one error class. ``None`` fields fall back to the policy's defaults."""
+    """How to treat one error class. ``None`` fields fall back to the policy's defaults.
+
+    ``fallback``: whether this failure moves the call to its next fallback model once the
+    model's retries for it are over (``None``: inherited along the class hierarchy, from the
+    defaults).  ``fallback_after``: with a fallback model left, retry the same model at most
+    this many times before moving on (``0``: fall over at once; ``None``: ``max_retries``).
+    The last model of a chain always gets its full ``max_retries``.
+
+    ``RetryRule(fallback=True)`` alone also retries the class (``retry`` defaults to True); to
+    only add a fallback to a class keep its retry rule with
+    :meth:`RetryPolicy.with_fallback`.
+    """
 
     retry: bool = True
     max_retries: int | None = None
     backoff: Backoff | None = None
+    fallback: bool | None = None
+    fallback_after: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.retry, bool):
             raise InvalidArgumentError(f"RetryRule.retry must be True or False, not {self.retry!r}")
+        if self.fallback is not None and not isinstance(self.fallback, bool):
+            raise InvalidArgumentError(
+                f"RetryRule.fallback must be True, False or None, not {self.fallback!r}")
+        if self.fallback_after is not None:
+            _check_count("RetryRule.fallback_after", self.fallback_after)
         if self.max_retries is not None:
             _check_count("RetryRule.max_retries", self.max_retries)
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
@@ -113,6 +141,8 @@ class ResolvedRule:
     max_retries: int
     backoff: Backoff
     source: type[BaseException]
+    fallback: bool = False
+    fallback_after: int | None = None
 
     def __repr__(self) -> str:
         if not self.retry:
@@ -152,6 +182,16 @@ _DEFAULT_RULES: Mapping[type[BaseException], RetryRule] = {
     RateLimitError: RetryRule(retry=True, max_retries=1),
     RateLimited: RetryRule(retry=True, backoff=Backoff(initial=1.0, maximum=32.0)),
     InternalServerError: RetryRule(retry=True),
+}
+
+# Which classes fall back by default: the model-level failures.  Kept apart from the retry rules
+# so that a user's rule for a parent class (say InternalServerError) still reaches these classes'
+# retry settings; ``fallback`` is resolved along the class hierarchy on its own (``_inherited``).
+_DEFAULT_FALLBACKS: Mapping[type[BaseException], bool] = {
+    ToRouterError: False,
+    UpstreamUnavailable: True,
+    UpstreamTimeout: True,
+    CircuitOpen: True,
 }
 
 
@@ -209,9 +249,23 @@ class RetryPolicy:
             count = self.max_retries if rule.max_retries is None else rule.max_retries
             # max_retries=0 on the policy is the master switch: no class is retried.
             retry = rule.retry and count > 0 and self.max_retries > 0
-            resolved = ResolvedRule(retry, count, rule.backoff or self.backoff, source)
+            resolved = ResolvedRule(retry, count, rule.backoff or self.backoff, source,
+                                    bool(self._inherited(cls, "fallback")),
+                                    self._inherited(cls, "fallback_after"))
             cache[cls] = resolved
         return resolved
+
+    def _inherited(self, cls: type[BaseException], name: str) -> Any:
+        """A fallback field for ``cls``: the first rule along its MRO that sets it (a user's
+        rule, else the default fallback table)."""
+        for klass in cls.__mro__:
+            rule = self.rules.get(klass)
+            value = None if rule is None else getattr(rule, name)
+            if value is None and name == "fallback":
+                value = _DEFAULT_FALLBACKS.get(klass)
+            if value is not None:
+                return value
+        return None
 
     def with_rule(
         self,
@@ -220,9 +274,28 @@ class RetryPolicy:
         retry: bool = True,
         max_retries: int | None = None,
         backoff: Backoff | None = None,
+        fallback: bool | None = None,
+        fallback_after: int | None = None,
     ) -> RetryPolicy:
         """A copy with the rule for ``cls`` replaced."""
-        return self | {cls: RetryRule(retry=retry, max_retries=max_retries, backoff=backoff)}
+        return self | {cls: RetryRule(retry=retry, max_retries=max_retries, backoff=backoff,
+                                      fallback=fallback, fallback_after=fallback_after)}
+
+    def with_fallback(
+        self, cls: type[BaseException], fallback: bool = True, *, after: int | None = None
+    ) -> RetryPolicy:
+        """A copy where ``cls`` falls back to the next model (or, with ``False``, does not),
+        its retries unchanged; ``after``: retries of the same model first (``0``: none).
+
+        ``policy.with_fallback(AccessDenied)`` moves on when the key's model whitelist blocks a
+        model; ``policy.with_fallback(UpstreamTimeout, after=0)`` falls over at once.
+        """
+        current = self.rules.get(cls)
+        if current is None:
+            source = self.rules.get(self.rule_for(cls).source)
+            current = RetryRule(retry=False) if source is None else RetryRule(
+                retry=source.retry, max_retries=source.max_retries, backoff=source.backoff)
+        return self | {cls: replace(current, fallback=fallback, fallback_after=after)}
 
     def replace(self, **changes: object) -> RetryPolicy:
         """A copy with fields replaced (``max_retries``, ``backoff``, ``max_retry_after``...)."""

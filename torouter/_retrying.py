@@ -9,16 +9,20 @@ Order of the decision after a failed attempt:
 
 1. ``retry``  -- does the policy retry this error class at all (and was nothing delivered)?
 2. ``wait``   -- the server's ``Retry-After`` if it gave one, else the rule's backoff.
-3. ``stop``   -- any of: retries for this class used up; ``Retry-After`` above the cap;
-   the sleep would pass the deadline; the retry budget cannot pay.  Stopping re-raises the
-   last error with the attempt history attached.
+3. ``stop``   -- any of: retries for this class used up (or, with a fallback model left, the
+   rule's ``fallback_after``); ``Retry-After`` above the cap; the sleep would pass the
+   deadline; the retry budget cannot pay.  Stopping re-raises the last error.
+4. ``next_spec`` -- after a model's retries ended: the next fallback model, when the rule says
+   ``fallback``, a model is left and the deadline has not passed.  The chain shares this state:
+   one deadline, one budget, one attempt history (each attempt with its model).  Otherwise the
+   call ends with the error, the attempt history attached.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +35,7 @@ from tenacity.wait import wait_base
 
 from ._budget import RetryBudget
 from ._errors import APIStatusError, APITimeoutError, ToRouterError
-from ._retry import RetryPolicy
+from ._retry import ResolvedRule, RetryPolicy
 
 if TYPE_CHECKING:
     from ._base_client import RequestSpec
@@ -49,7 +53,9 @@ class Attempt:
 
     ``outcome`` is the error class name, or ``"ok"``; ``sleep`` is the pause that followed it
     (``None`` for the last attempt); ``elapsed`` is how long the attempt took, in seconds;
-    ``model`` is the model the attempt asked for (``None`` for an endpoint without one).
+    ``model`` is the model the attempt asked for (``None`` for an endpoint without one);
+    ``next_model`` is set on the last attempt of a model the call then fell back from (the
+    model it moved to).
     """
 
     number: int
@@ -61,9 +67,11 @@ class Attempt:
     sleep: float | None = None
     stop_reason: str | None = None
     model: str | None = None
+    next_model: str | None = None
 
 
-#: ``on_retry(error, attempt)`` is called before each retry's sleep (``attempt.sleep`` is set).
+#: ``on_retry(error, attempt)`` is called before each retry's sleep (``attempt.sleep`` is set)
+#: and before each move to a fallback model (``attempt.next_model`` is set, ``sleep`` is None).
 OnRetry = Callable[[ToRouterError, Attempt], None]
 
 
@@ -82,6 +90,7 @@ class CallRetryState:
         "ended",
         "error",
         "extra_headers",
+        "fallbacks",
         "label",
         "model",
         "notes",
@@ -110,6 +119,7 @@ class CallRetryState:
         rand: Callable[[], float] = random.random,
         spec: RequestSpec[Any] | None = None,
         seam: Seam | None = None,
+        fallbacks: Sequence[str] = (),
     ) -> None:
         self.policy = policy
         self.budget = budget
@@ -127,6 +137,8 @@ class CallRetryState:
         self._last_error: ToRouterError | None = None
         self.spec = spec
         self.model: str | None = None if spec is None else spec.model
+        #: The fallback models not tried yet, in order.
+        self.fallbacks = [m for m in dict.fromkeys(fallbacks) if m != self.model]
         self.seam = seam
         self.notes: dict[object, Any] = {}
         self.extra_headers: dict[str, str] = {}
@@ -240,18 +252,45 @@ class CallRetryState:
 
     def next_spec(self, error: ToRouterError) -> RequestSpec[Any] | None:
         """After the call's retries for one model ended in ``error``: the request to continue
-        with (the next fallback model), or ``None`` to end the call with ``error``."""
-        return None
+        with (the next fallback model), or ``None`` to end the call with ``error``.
+
+        Falls back when the rule for ``error``'s class says ``fallback``, a model is left and
+        the deadline has not passed; the move is logged, recorded on the last attempt
+        (``next_model``) and told to ``on_retry``.  No sleep comes first: it is another model.
+        """
+        if not self.fallbacks or self.spec is None or not self.attempts or self._expired:
+            return None
+        if not self.policy.rule_for(type(error)).fallback:
+            return None
+        if self.deadline_at is not None and self.clock() >= self.deadline_at:
+            self.stop_reason = "the deadline ran out before the next fallback model"
+            return None
+        following = self.fallbacks.pop(0)
+        last = self.attempts[-1] = replace(
+            self.attempts[-1], next_model=following,
+            stop_reason=self.attempts[-1].stop_reason or self.stop_reason,
+        )
+        self.stop_reason = None
+        log.info(
+            "falling back from %s to %s after %s (status=%s, code=%s, request_id=%s), %s, "
+            "attempt %d", self.model, following, type(error).__name__, error.status_code,
+            error.code, error.request_id, self.label, last.number,
+        )
+        if self.on_retry is not None:
+            self.on_retry(error, last)
+        self.model = following
+        return self.spec.with_model(following)
 
     # -- what tenacity asks ----------------------------------------------------------------
 
     def should_retry(self, error: BaseException) -> bool:
         if not isinstance(error, ToRouterError) or self._expired:
             return False
-        if not self.policy.rule_for(type(error)).retry:
+        rule = self.policy.rule_for(type(error))
+        if not rule.retry:
             self.stop_reason = "not retried by policy"
             return False
-        return True
+        return not self._falls_over_now(rule, 0)
 
     def next_sleep(self, error: ToRouterError, retry_number: int) -> float:
         rule = self.policy.rule_for(type(error))
@@ -263,6 +302,14 @@ class CallRetryState:
         rule = self.policy.rule_for(type(error))
         if retries_done >= rule.max_retries:
             self.stop_reason = f"{rule.max_retries} retries used"
+            return True
+        return self._falls_over_now(rule, retries_done)
+
+    def _falls_over_now(self, rule: ResolvedRule, retries_done: int) -> bool:
+        """With a fallback model left, the rule's ``fallback_after`` ends this model's retries."""
+        after = rule.fallback_after
+        if rule.fallback and self.fallbacks and after is not None and retries_done >= after:
+            self.stop_reason = f"fallback_after={after}: moving to the next model"
             return True
         return False
 

@@ -137,7 +137,8 @@ class _StreamState(Generic[T]):
         self._ended = False
         # Where every chunk came from: one dict shared by the stream's chunks (read-only), so
         # that a long stream keeps one object less per chunk for the garbage collector to scan.
-        self._info = {"_request_id": ctx.request_id, "_retries_taken": ctx.retries_taken}
+        self._info = {"_request_id": ctx.request_id, "_retries_taken": ctx.retries_taken,
+                      "_served_model": ctx.served_model}
         self.acc = CompletionAccumulator()
         self.chunks: list[T] | None = [] if keep_chunks else None
         self.done = False
@@ -647,6 +648,11 @@ class _StreamBase(Generic[T]):
     def retries_taken(self) -> int:
         """Retries made before the stream's first event arrived."""
         return self._ctx.retries_taken
+
+    @property
+    def served_model(self) -> str | None:
+        """The model the stream's request asked for (a fallback model if the call fell back)."""
+        return self._ctx.served_model
 
     @property
     def chunks(self) -> list[T]:

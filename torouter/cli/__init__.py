@@ -31,7 +31,8 @@ the code for any error):
          (BillingError: QuotaExhausted, InsufficientBalance, UsageLimitExceeded, Subscription*)
     6    rate limited after the retries (RateLimitError, RateLimited)
     7    the gateway or its upstream failed: 5xx after the retries, or a malformed answer
-         (InternalServerError, UpstreamUnavailable, UpstreamTimeout, APIResponseValidationError)
+         (InternalServerError, UpstreamUnavailable, UpstreamTimeout, APIResponseValidationError,
+         CircuitOpen)
     8    no usable connection: DNS, refused, reset, TLS, timeout, a stream cut short
          (APIConnectionError, APITimeoutError, StreamInterrupted)
     9    the request was rejected: unknown model or path, bad request (NotFoundError,

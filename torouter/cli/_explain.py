@@ -68,6 +68,7 @@ def entry_info(entry: CatalogEntry) -> dict[str, Any]:
         "meaning": entry.meaning,
         "codes": list(entry.codes),
         "statuses": list(entry.statuses),
+        "falls_back": DEFAULT_RETRY_POLICY.rule_for(entry.cls).fallback,
         "retried": entry.retried,
         "retried_text": _retry_text(entry.cls),
         "retry": {
@@ -138,6 +139,7 @@ def _print_entry(out: Output, entry: CatalogEntry) -> None:
     ]
     rows.append(("  arrives as:", _arrives_as(entry)))
     rows.append(("  retried:", _retry_text(entry.cls)))
+    rows.append(("  falls back:", _fallback_text(entry.cls)))
     rows.append(("  what to do:", cli_hint(entry.cls) or "-"))
     rows.append(("  docs:", entry.doc_url or "-"))
     if entry.cls is ToRouterError:
@@ -178,3 +180,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
             for e in others
         )
     return int(Exit.OK)
+
+
+def _fallback_text(cls: type[ToRouterError]) -> str:
+    """Whether the default policy moves a call to its next fallback model (docs/fallbacks.md)."""
+    rule = DEFAULT_RETRY_POLICY.rule_for(cls)
+    if not rule.fallback:
+        return "no: another model would fail the same way"
+    when = "after its retries, " if rule.retry else ""
+    return f"yes: {when}to the call's next fallback model (fallback_models=, fallbacks=)"

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 import pydantic
 from typing_extensions import TypedDict
 
-from .._base_client import RequestSpec, check_headers, dumps, to_timeout
+from .._base_client import RequestSpec, check_headers, check_models, dumps, to_timeout
 from .._errors import InvalidArgumentError
 
-__all__ = ["RequestOptions", "build_spec"]
+__all__ = ["FallbackOptions", "RequestOptions", "build_spec"]
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 _OPTION_NAMES = frozenset({"extra_headers", "extra_body", "timeout"})
+#: Options of the endpoints that take a ``model``.
+_MODEL_OPTION_NAMES = _OPTION_NAMES | {"fallback_models"}
 
 
 class RequestOptions(TypedDict, total=False):
@@ -29,6 +31,15 @@ class RequestOptions(TypedDict, total=False):
     extra_body: Mapping[str, object]
     #: This call's per-attempt timeout (seconds or ``httpx.Timeout``).
     timeout: float | httpx.Timeout
+
+
+class FallbackOptions(TypedDict, total=False):
+    """Per-call options of the endpoints that take a ``model`` (chat, embeddings)."""
+
+    #: Models to try, in order, when ``model`` fails with a failure its rule falls back on
+    #: (``RetryRule.fallback``); overrides the client's ``fallbacks`` for this call (``[]``:
+    #: no fallback).
+    fallback_models: Sequence[str]
 
 
 def build_spec(
@@ -49,19 +60,24 @@ def build_spec(
     """
     body: dict[str, Any] = {}
     extra_headers = extra_body = timeout = None
+    fallback_models: tuple[str, ...] | None = None
+    options = _MODEL_OPTION_NAMES if "model" in allowed else _OPTION_NAMES
     for name, value in params.items():
         if name in allowed:
             if value is not None:
                 body[name] = value
-        elif name in _OPTION_NAMES:
-            if name == "extra_headers":
+        elif name in options:
+            if name == "fallback_models":
+                if value is not None:
+                    fallback_models = check_models(value, "fallback_models")
+            elif name == "extra_headers":
                 extra_headers = value
             elif name == "extra_body":
                 extra_body = value
             else:
                 timeout = value
         else:
-            close = difflib.get_close_matches(name, sorted(allowed | _OPTION_NAMES), n=1)
+            close = difflib.get_close_matches(name, sorted(allowed | options), n=1)
             guess = f"did you mean {close[0]!r}? " if close else ""
             raise InvalidArgumentError(
                 f"unexpected argument {name!r} for {path}; {guess}"
@@ -92,4 +108,5 @@ def build_spec(
         headers=extra_headers,
         timeout=None if timeout is None else to_timeout(timeout),
         params=body,
+        fallback_models=fallback_models,
     )

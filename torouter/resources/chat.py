@@ -20,7 +20,7 @@ from ..types.chat_params import (
     CompletionParseParams,
 )
 from ..types.parsed import ParsedChatCompletion
-from ._common import RequestOptions, build_spec
+from ._common import FallbackOptions, RequestOptions, build_spec
 
 if TYPE_CHECKING:
     from .._base_client import RequestSpec
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-class ChatCreateArgs(CompletionCreateParams, RequestOptions, total=False):
+class ChatCreateArgs(CompletionCreateParams, RequestOptions, FallbackOptions, total=False):
     """Keyword arguments of ``chat.completions.create``: the parameters and request options."""
 
     #: A stream keeps every chunk object (``stream.chunks``, ``err.chunks``); by default only
@@ -46,7 +46,7 @@ class ChatCreateArgs(CompletionCreateParams, RequestOptions, total=False):
     keep_chunks: bool
 
 
-class ChatParseArgs(CompletionParseParams, RequestOptions, total=False):
+class ChatParseArgs(CompletionParseParams, RequestOptions, FallbackOptions, total=False):
     """Keyword arguments of ``chat.completions.parse`` besides ``response_format``."""
 
 
@@ -158,7 +158,8 @@ class Completions:
 
         ``model`` and ``messages`` are required; the other OpenAI parameters are documented
         on :class:`torouter.types.CompletionCreateParams`.  ``extra_headers``, ``extra_body``
-        and ``timeout`` apply to this call only.
+        and ``timeout`` apply to this call only; ``fallback_models=[...]`` are tried in order
+        when ``model`` fails with a model-level failure (a stream: before its first chunk).
         """
         result: Any = self._client._request(_spec(stream, params, raw=False))
         return result  # type: ignore[no-any-return]

@@ -11,7 +11,7 @@ from .._base_client import RequestSpec
 from .._response import RawResponse
 from ..types.chat_params import EMBEDDING_CREATE_PARAM_NAMES, EmbeddingCreateParams
 from ..types.embedding import CreateEmbeddingResponse
-from ._common import RequestOptions, build_spec
+from ._common import FallbackOptions, RequestOptions, build_spec
 
 if TYPE_CHECKING:
     from .._client import AsyncToRouter, ToRouter
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncEmbeddings", "EmbeddingCreateArgs", "Embeddings"]
 
 
-class EmbeddingCreateArgs(EmbeddingCreateParams, RequestOptions, total=False):
+class EmbeddingCreateArgs(EmbeddingCreateParams, RequestOptions, FallbackOptions, total=False):
     """Keyword arguments of ``embeddings.create``."""
 
 

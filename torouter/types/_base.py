@@ -16,7 +16,8 @@ class BaseModel(pydantic.BaseModel):
     * Unknown fields sent by the gateway are kept (``extra="allow"``) and reachable as
       attributes and through ``model_extra``, so a newer gateway never breaks an older SDK.
     * ``request_id`` is the ``x-request-id`` header of the HTTP response the object came from
-      (``None`` for objects built by hand); ``retries_taken`` is how many retries it took.
+      (``None`` for objects built by hand); ``retries_taken`` is how many retries it took;
+      ``served_model`` is the model the successful attempt asked for.
     """
 
     model_config = pydantic.ConfigDict(
@@ -44,6 +45,15 @@ class BaseModel(pydantic.BaseModel):
         info = self.__pydantic_private__
         retries: int = 0 if info is None else info.get("_retries_taken", 0)
         return retries
+
+    @property
+    def served_model(self) -> str | None:
+        """The model the SDK asked for in the attempt that produced this response: the
+        requested one, or the fallback model the call moved to (``model`` is what the gateway
+        reported).  ``None`` for objects built by hand."""
+        info = self.__pydantic_private__
+        served: str | None = None if info is None else info.get("_served_model")
+        return served
 
     def to_dict(self) -> dict[str, Any]:
         """The object as plain JSON-compatible data, unknown fields included, ``None`` omitted."""
