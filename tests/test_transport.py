@@ -1,0 +1,207 @@
+"""The default async transport (aiohttp, ``torouter/_transport.py``): chosen for the clients
+torouter builds itself, invisible to a user's respx tests, and raising the same error classes as
+httpx's own transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+import torouter
+from torouter import _transport
+from torouter.testing import stub_completion
+
+aiohttp = pytest.importorskip("aiohttp")
+
+KEY = "sk-transport-test-000000000000"
+BASE = "https://portal.torouter.ai/v1"
+MESSAGES = [{"role": "user", "content": "hi"}]
+COMPLETION = {
+    "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-5-mini",
+    "choices": [{"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": "mocked"}}],
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_the_default_async_client_is_on_aiohttp_and_the_sync_one_on_httpx() -> None:
+    assert _transport.ASYNC_BACKEND == "aiohttp"  # aiohttp is a dependency
+    client = torouter.AsyncToRouter(api_key=KEY)
+    assert isinstance(client._http, httpx.AsyncClient)  # still httpx on top
+    assert isinstance(client._http._transport, _transport.AiohttpTransport)
+    sync = torouter.ToRouter(api_key=KEY)
+    assert isinstance(sync._http._transport, httpx.HTTPTransport)
+    sync.close()
+
+
+# -- a user's respx tests keep intercepting the default clients --------------------------------
+
+
+@respx.mock
+def test_respx_mock_intercepts_a_default_sync_client() -> None:
+    route = respx.post(f"{BASE}/chat/completions").respond(json=COMPLETION)
+    client = torouter.ToRouter(api_key=KEY)
+    reply = client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+    assert reply.choices[0].message.content == "mocked"
+    assert route.call_count == 1
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_respx_mock_intercepts_a_default_async_client() -> None:
+    route = respx.post(f"{BASE}/chat/completions").respond(json=COMPLETION)
+    client = torouter.AsyncToRouter(api_key=KEY)
+    reply = await client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+    assert reply.choices[0].message.content == "mocked"
+    assert route.call_count == 1
+    assert route.calls.last.request.headers["authorization"] == f"Bearer {KEY}"
+    await client.close()
+
+
+@pytest.mark.anyio
+async def test_respx_intercepts_a_client_built_before_the_mock_started() -> None:
+    client = torouter.AsyncToRouter(api_key=KEY)
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").respond(json=COMPLETION)
+        reply = await client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+        assert reply.choices[0].message.content == "mocked"
+        with pytest.raises(respx.models.AllMockedAssertionError):  # unmatched: not sent
+            await client.models.list()
+    await client.close()
+
+
+@pytest.mark.anyio
+async def test_respx_mock_fixture_and_the_testing_kit_see_the_async_client(
+        respx_mock: respx.MockRouter) -> None:
+    stub_completion(respx_mock, text="from the kit")
+    client = torouter.AsyncToRouter(api_key=KEY)
+    reply = await client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+    assert reply.choices[0].message.content == "from the kit"
+    await client.close()
+
+
+@pytest.mark.anyio
+async def test_respx_using_httpx_mocker_also_intercepts() -> None:
+    with respx.mock(using="httpx") as mock:
+        mock.post(f"{BASE}/chat/completions").respond(json=COMPLETION)
+        client = torouter.AsyncToRouter(api_key=KEY)
+        reply = await client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+        assert reply.choices[0].message.content == "mocked"
+        await client.close()
+
+
+@pytest.mark.anyio
+async def test_http_client_still_takes_any_httpx_async_client() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=COMPLETION)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = torouter.AsyncToRouter(api_key=KEY, http_client=http)
+        assert client._http is http
+        reply = await client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+        assert reply.choices[0].message.content == "mocked"
+
+
+# -- the same error classes on both transports -------------------------------------------------
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(_transport, "ASYNC_BACKEND", request.param)
+    return str(request.param)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again: connecting is refused
+
+
+@pytest.mark.anyio
+async def test_a_refused_connection_is_a_connection_error_not_a_timeout(backend: str) -> None:
+    client = torouter.AsyncToRouter(api_key=KEY, base_url=f"http://127.0.0.1:{_closed_port()}/v1",
+                                    max_retries=0)
+    with pytest.raises(torouter.APIConnectionError) as info:
+        await client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+    assert not isinstance(info.value, torouter.APITimeoutError)
+    assert KEY not in str(info.value)
+    assert info.value.__cause__ is None
+    await client.close()
+
+
+def test_an_async_client_works_from_one_event_loop_after_another() -> None:
+    """Test suites often run each test in a new event loop with one module-level client (on
+    httpx's own transport the second loop fails: "Event loop is closed")."""
+    from torouter.testing import FakeGateway
+
+    gw = FakeGateway(seed=1)
+    key = gw.add_key()
+    with gw.serve() as server:
+        client = torouter.AsyncToRouter(api_key=key, base_url=server.base_url, max_retries=0)
+
+        async def one() -> str | None:
+            reply = await client.chat.completions.create(
+                model="gpt-5", messages=[{"role": "user", "content": "same client"}])
+            return reply.choices[0].message.content
+
+        assert asyncio.run(one()) == "same client"
+        assert asyncio.run(one()) == "same client"
+        asyncio.run(client.close())
+
+
+_A = aiohttp
+_CONN_KEY: Any = type("Key", (), {"ssl": False, "host": "127.0.0.1", "port": 1})()
+
+MAPPING = [
+    (_A.ConnectionTimeoutError("connect"), httpx.ConnectTimeout),
+    (_A.SocketTimeoutError("read"), httpx.ReadTimeout),
+    (asyncio.TimeoutError(), httpx.PoolTimeout),
+    (_A.ClientConnectorError(_CONN_KEY, ConnectionRefusedError(111, "refused")),
+     httpx.ConnectError),
+    (_A.ServerDisconnectedError(), httpx.RemoteProtocolError),
+    (_A.ClientPayloadError("cut"), httpx.RemoteProtocolError),
+    (_A.ClientResponseError(None, (), status=400, message="bad status line"),  # type: ignore[arg-type]
+     httpx.RemoteProtocolError),
+    (_A.ClientOSError(104, "reset"), httpx.ReadError),
+    (_A.ClientConnectionResetError("reset"), httpx.ReadError),
+    (_A.InvalidURL("x"), httpx.UnsupportedProtocol),
+    (_A.ClientError("other"), httpx.TransportError),
+]
+
+
+@pytest.mark.parametrize(("exc", "expected"), MAPPING, ids=lambda x: type(x).__name__)
+def test_aiohttp_errors_become_what_httpx_raises(exc: Exception, expected: type) -> None:
+    mapped = _transport._httpx_error(exc)
+    assert type(mapped) is expected
+    is_timeout = isinstance(exc, asyncio.TimeoutError)
+    assert isinstance(mapped, httpx.TimeoutException) == is_timeout
+
+
+def test_other_exceptions_pass_through_unchanged() -> None:
+    err = asyncio.CancelledError()
+    assert _transport._httpx_error(err) is err
+
+
+def test_aiohttp_loads_on_the_first_async_request_only() -> None:
+    code = (
+        "import json, sys, torouter\n"
+        "torouter.ToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1').close()\n"
+        "a = 'aiohttp' in sys.modules\n"
+        "torouter.AsyncToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1')\n"
+        "print(json.dumps([a, 'aiohttp' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert json.loads(out) == [False, False]

@@ -1,0 +1,215 @@
+"""Which transport the httpx client torouter builds for itself uses: the one place that decides.
+
+* ``ToRouter``: httpx's own transport (httpcore), as always.
+* ``AsyncToRouter``: :class:`AiohttpTransport`, an ``httpx.AsyncBaseTransport`` over aiohttp (a
+  dependency).  httpcore 1.0's async pool compares every waiting request with every connection
+  whenever one starts or ends: ~2 ms of CPU per request at 50 in flight, minutes for a gather of
+  thousands.  aiohttp's connector does the same work in ~0.4 ms, flat.  If aiohttp cannot be
+  imported, httpx's own transport is used.
+
+The client on top stays an ``httpx.AsyncClient`` (timeouts, headers, cookies, proxies from the
+environment and ``http_client=`` work as before), and every aiohttp failure is raised as the
+httpx exception httpx's own transport raises for it, so the error classes are the same on both.
+
+Test mocks: while respx (or pytest-httpx) has patched httpx's own transport, each request goes
+through httpx's own transport instead, so the mock sees the default clients exactly as before.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpcore
+import httpx
+
+if TYPE_CHECKING:
+    import asyncio
+    import ssl
+
+    import aiohttp
+
+__all__ = ["AiohttpTransport", "default_http_client"]
+
+#: "aiohttp" or "httpx": the async clients' transport (tests switch it to run suites on both).
+ASYNC_BACKEND = "aiohttp" if importlib.util.find_spec("aiohttp") is not None else "httpx"
+
+
+def default_http_client(cls: type[Any], timeout: httpx.Timeout, limits: httpx.Limits) -> Any:
+    """The httpx client a torouter client builds when no ``http_client=`` is given."""
+    transport = None
+    if cls is httpx.AsyncClient and ASYNC_BACKEND == "aiohttp":
+        transport = AiohttpTransport(limits)
+    return cls(timeout=timeout, limits=limits, follow_redirects=False, transport=transport)
+
+
+# Where test mocks patch httpx's own transport: respx patches httpcore's pools, pytest-httpx
+# httpx's transport class.  A method defined outside the class's own package has been patched.
+_MOCK_TARGETS = (
+    (vars(httpcore.AsyncConnectionPool), "handle_async_request", "httpcore"),
+    (vars(httpx.AsyncHTTPTransport), "handle_async_request", "httpx"),
+)
+
+
+def _mocked() -> bool:
+    for namespace, name, package in _MOCK_TARGETS:
+        module = getattr(namespace.get(name), "__module__", None) or ""
+        if module.partition(".")[0] != package:
+            return True
+    return False
+
+
+class _Body(httpx.AsyncByteStream):
+    """An aiohttp response body as httpx reads it (bytes as they arrive)."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except Exception as exc:
+            mapped = _httpx_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    async def aclose(self) -> None:
+        # Fully read: the connection goes back to the pool; otherwise aiohttp closes it.
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx requests sent with one aiohttp session per event loop (HTTP/1.1).
+
+    ``limits.max_connections`` caps the connections, idle ones close after
+    ``limits.keepalive_expiry``.  httpx's write timeout has no aiohttp equivalent; connect, read
+    (between two reads of the body) and pool timeouts apply.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._fallback: httpx.AsyncHTTPTransport | None = None
+        self._aiohttp: Any = None
+
+    def _new_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        old = self._session
+        if old is not None:  # a client used from a second event loop: its connections stay
+            old.detach()     # with the first loop
+        limits = self._limits
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            limit_per_host=0,
+            keepalive_timeout=limits.keepalive_expiry if limits.keepalive_expiry else 0.0,
+        )
+        # httpx does cookies, decoding, redirects and proxies (from the environment): aiohttp
+        # only moves bytes.
+        self._session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+            trust_env=False, skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
+        )
+        self._loop = loop
+        return self._session
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        # The context httpx would build (certifi, SSL_CERT_FILE / SSL_CERT_DIR), made on the
+        # first https request: plain-http clients never load a CA bundle.
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        return self._ssl
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if _mocked():
+            if self._fallback is None:
+                self._fallback = httpx.AsyncHTTPTransport(limits=self._limits)
+            return await self._fallback.handle_async_request(request)
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or self._loop is not loop:
+            session = self._new_session(loop)
+        aiohttp = self._aiohttp
+        url = request.url
+        timeout = request.extensions.get("timeout") or {}
+        try:
+            body: Any = request.content
+        except httpx.RequestNotRead:  # a streamed body: aiohttp reads async iterables
+            body = request.stream
+        try:
+            response = await session.request(
+                request.method,
+                str(url),
+                headers=request.headers.multi_items(),
+                data=body or None,
+                allow_redirects=False,
+                ssl=self._ssl_context() if url.scheme == "https" else True,
+                server_hostname=request.extensions.get("sni_hostname"),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+            )
+        except Exception as exc:
+            mapped = _httpx_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from None  # aiohttp's frames hold the request headers: the key
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+        return httpx.Response(response.status, headers=response.raw_headers,
+                              stream=_Body(response), request=request, extensions=extensions)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        if self._fallback is not None:
+            await self._fallback.aclose()
+
+
+def _httpx_error(exc: Exception) -> Exception:
+    """The httpx exception httpx's own transport raises for what ``exc`` says happened (an
+    exception that is not aiohttp's, e.g. cancellation, is returned as it is)."""
+    import asyncio
+
+    import aiohttp
+
+    if not isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+        return exc
+    try:
+        message = str(exc) or type(exc).__name__
+    except Exception:  # aiohttp's __str__ needs attributes a bare instance may lack
+        message = type(exc).__name__
+    kind: type[httpx.HTTPError]
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout
+    elif isinstance(exc, aiohttp.SocketTimeoutError):
+        kind = httpx.ReadTimeout
+    elif isinstance(exc, asyncio.TimeoutError):  # another aiohttp timeout (a pool wait)
+        kind = httpx.PoolTimeout
+    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake
+        kind = httpx.ConnectError
+    elif isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+                          aiohttp.ClientResponseError)):  # closed early, cut or malformed
+        kind = httpx.RemoteProtocolError
+    elif isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionError)):  # reset
+        kind = httpx.ReadError
+    elif isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
+        kind = httpx.UnsupportedProtocol
+    else:
+        kind = httpx.TransportError
+    return kind(message)
