@@ -37,8 +37,8 @@ def anyio_backend() -> str:
 
 
 def test_the_default_async_client_is_on_aiohttp_and_the_sync_one_on_httpx() -> None:
-    assert _transport.ASYNC_BACKEND == "aiohttp"  # aiohttp is a dependency
     client = torouter.AsyncToRouter(api_key=KEY)
+    assert _transport.ASYNC_BACKEND == "aiohttp"  # aiohttp is a dependency
     assert isinstance(client._http, httpx.AsyncClient)  # still httpx on top
     assert isinstance(client._http._transport, _transport.AiohttpTransport)
     sync = torouter.ToRouter(api_key=KEY)
@@ -205,3 +205,105 @@ def test_aiohttp_loads_on_the_first_async_request_only() -> None:
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True, timeout=60).stdout
     assert json.loads(out) == [False, False]
+
+
+# -- TLS: the CA bundle is read at the first handshake, and still verifies ---------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated CA."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make test certificates")
+    d = tmp_path_factory.mktemp("tls")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    for name in ("ca", "other"):
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            f"/CN=torouter test {name}", "-keyout", f"{name}.key", "-out", f"{name}.pem",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+        "server.key", "-out", "server.csr")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                               "extendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem")
+    return {name: str(d / f"{name}.pem") for name in ("ca", "other", "server")} | {
+        "server_key": str(d / "server.key")}
+
+
+@pytest.fixture
+def tls_server(tls_files: dict[str, str]) -> Any:
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = json.dumps(COMPLETION).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_files["server"], tls_files["server_key"])
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _https_call(kind: str, base_url: str) -> Any:
+    if kind == "sync":
+        with torouter.ToRouter(api_key=KEY, base_url=base_url, max_retries=0) as client:
+            return client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+
+    async def run() -> Any:
+        async with torouter.AsyncToRouter(api_key=KEY, base_url=base_url,
+                                          max_retries=0) as client:
+            return await client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_https_verifies_against_the_ca_bundle_read_at_the_first_handshake(
+        kind: str, backend: str, tls_server: str, tls_files: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", tls_files["ca"])
+    client = torouter.ToRouter(api_key=KEY, base_url=tls_server)
+    assert client._http._transport._pool._ssl_context.get_ca_certs() == []  # not read yet
+    client.close()
+    assert _https_call(kind, tls_server).choices[0].message.content == "mocked"
+
+    monkeypatch.setenv("SSL_CERT_FILE", tls_files["other"])  # a CA that did not sign it
+    with pytest.raises(torouter.APIConnectionError) as info:
+        _https_call(kind, tls_server)
+    assert not isinstance(info.value, torouter.APITimeoutError)
+    assert "certificate" in str(info.value).lower()
+
+
+def test_the_deferred_context_has_httpx_settings_and_ca_list() -> None:
+    ours = _transport._deferred_ssl_context()
+    httpx_own = httpx.create_ssl_context()
+    for name in ("protocol", "verify_mode", "check_hostname", "verify_flags", "options",
+                 "minimum_version", "maximum_version", "keylog_filename"):
+        assert getattr(ours, name) == getattr(httpx_own, name), name
+    assert ours.get_ca_certs() == []
+    ours._load_ca()  # type: ignore[attr-defined]
+    assert ours.get_ca_certs() == httpx_own.get_ca_certs() != []

@@ -17,42 +17,121 @@ through httpx's own transport instead, so the mock sees the default clients exac
 
 from __future__ import annotations
 
-import importlib.util
+import os
+import ssl
+import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpcore
 import httpx
 
 if TYPE_CHECKING:
     import asyncio
-    import ssl
 
     import aiohttp
 
 __all__ = ["AiohttpTransport", "default_http_client"]
 
-#: "aiohttp" or "httpx": the async clients' transport (tests switch it to run suites on both).
-ASYNC_BACKEND = "aiohttp" if importlib.util.find_spec("aiohttp") is not None else "httpx"
+#: "aiohttp" or "httpx": the async clients' transport; ``None`` until the first async client
+#: (tests set it to run suites on both).
+ASYNC_BACKEND: str | None = None
 
 
 def default_http_client(cls: type[Any], timeout: httpx.Timeout, limits: httpx.Limits) -> Any:
     """The httpx client a torouter client builds when no ``http_client=`` is given."""
+    global ASYNC_BACKEND
+    verify = _deferred_ssl_context()
     transport = None
-    if cls is httpx.AsyncClient and ASYNC_BACKEND == "aiohttp":
-        transport = AiohttpTransport(limits)
-    return cls(timeout=timeout, limits=limits, follow_redirects=False, transport=transport)
+    if cls is httpx.AsyncClient:
+        if ASYNC_BACKEND is None:
+            import importlib.util
+
+            ASYNC_BACKEND = "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
+        if ASYNC_BACKEND == "aiohttp":
+            transport = AiohttpTransport(limits, verify)
+    return cls(timeout=timeout, limits=limits, follow_redirects=False, transport=transport,
+               verify=verify)
+
+
+class _DeferredCAContext(ssl.SSLContext):
+    """The context httpx's ``create_ssl_context()`` makes, reading its CA certificates at the
+    first TLS handshake instead of when the client is built (~40 ms, most of building a client:
+    a plain-http client never pays it, an https one pays it on its first connection)."""
+
+    _ca: tuple[str | None, str | None]
+    _pending: bool
+    _lock: threading.Lock
+
+    def _load_ca(self) -> None:
+        if self._pending:
+            with self._lock:
+                if self._pending:
+                    self.load_verify_locations(*self._ca)
+                    self._pending = False
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
+        self._load_ca()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> Any:
+        self._load_ca()
+        return super().wrap_bio(*args, **kwargs)
+
+
+def _deferred_ssl_context() -> ssl.SSLContext:
+    """``httpx.create_ssl_context()`` (verify=True, trust_env=True), CA loading deferred: the CA
+    file or directory chosen as httpx does (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, certifi), the
+    settings those of ``ssl.create_default_context`` on this Python."""
+    if os.environ.get("SSL_CERT_FILE"):
+        ca: tuple[str | None, str | None] = (os.environ["SSL_CERT_FILE"], None)
+    elif os.environ.get("SSL_CERT_DIR"):
+        ca = (None, os.environ["SSL_CERT_DIR"])
+    else:
+        import certifi
+
+        ca = (certifi.where(), None)
+    template = _default_settings()
+    ctx = _DeferredCAContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = template.verify_mode
+    ctx.check_hostname = template.check_hostname
+    ctx.verify_flags = template.verify_flags
+    ctx.options = template.options
+    if template.keylog_filename:
+        ctx.keylog_filename = template.keylog_filename
+    ctx._ca, ctx._pending, ctx._lock = ca, True, threading.Lock()
+    return ctx
+
+
+_TEMPLATE: list[ssl.SSLContext] = []
+
+
+def _default_settings() -> ssl.SSLContext:
+    # ssl.create_default_context's settings vary by Python (3.13 added strict X.509 flags): read
+    # them from one it made around a single certificate (with none it would load the system's).
+    if not _TEMPLATE:
+        import certifi
+
+        with open(certifi.where(), encoding="ascii") as f:
+            bundle = f.read()
+        end = "-----END CERTIFICATE-----"
+        first = bundle[bundle.index("-----BEGIN CERTIFICATE-----"):bundle.index(end) + len(end)]
+        _TEMPLATE.append(ssl.create_default_context(cadata=first))
+    return _TEMPLATE[0]
 
 
 # Where test mocks patch httpx's own transport: respx patches httpcore's pools, pytest-httpx
 # httpx's transport class.  A method defined outside the class's own package has been patched.
-_MOCK_TARGETS = (
-    (vars(httpcore.AsyncConnectionPool), "handle_async_request", "httpcore"),
-    (vars(httpx.AsyncHTTPTransport), "handle_async_request", "httpx"),
-)
+_MOCK_TARGETS: list[tuple[Any, str, str]] = []
 
 
 def _mocked() -> bool:
+    if not _MOCK_TARGETS:
+        import httpcore
+
+        _MOCK_TARGETS.extend([
+            (vars(httpcore.AsyncConnectionPool), "handle_async_request", "httpcore"),
+            (vars(httpx.AsyncHTTPTransport), "handle_async_request", "httpx"),
+        ])
     for namespace, name, package in _MOCK_TARGETS:
         module = getattr(namespace.get(name), "__module__", None) or ""
         if module.partition(".")[0] != package:
@@ -91,11 +170,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     (between two reads of the body) and pool timeouts apply.
     """
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, limits: httpx.Limits, verify: ssl.SSLContext | None = None) -> None:
         self._limits = limits
+        self._verify = verify
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._ssl: ssl.SSLContext | None = None
         self._fallback: httpx.AsyncHTTPTransport | None = None
         self._aiohttp: Any = None
 
@@ -122,16 +201,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     def _ssl_context(self) -> ssl.SSLContext:
-        # The context httpx would build (certifi, SSL_CERT_FILE / SSL_CERT_DIR), made on the
-        # first https request: plain-http clients never load a CA bundle.
-        if self._ssl is None:
-            self._ssl = httpx.create_ssl_context()
-        return self._ssl
+        if self._verify is None:
+            self._verify = _deferred_ssl_context()
+        return self._verify
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if _mocked():
             if self._fallback is None:
-                self._fallback = httpx.AsyncHTTPTransport(limits=self._limits)
+                self._fallback = httpx.AsyncHTTPTransport(verify=self._ssl_context(),
+                                                          limits=self._limits)
             return await self._fallback.handle_async_request(request)
         import asyncio
 

@@ -28,7 +28,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def async_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The transport the default async clients of this test use."""
-    backend = str(getattr(request, "param", _transport.ASYNC_BACKEND))
+    backend: str = getattr(request, "param", "aiohttp")
     monkeypatch.setattr(_transport, "ASYNC_BACKEND", backend)
     return backend
 
