@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -307,3 +308,25 @@ def test_the_deferred_context_has_httpx_settings_and_ca_list() -> None:
     assert ours.get_ca_certs() == []
     ours._load_ca()  # type: ignore[attr-defined]
     assert ours.get_ca_certs() == httpx_own.get_ca_certs() != []
+
+
+def test_an_async_client_dropped_unclosed_logs_no_aiohttp_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import gc
+
+    from torouter.testing import FakeGateway
+
+    gw = FakeGateway(seed=2)
+    key = gw.add_key()
+    with gw.serve() as server:
+        async def run() -> None:
+            client = torouter.AsyncToRouter(api_key=key, base_url=server.base_url)
+            await client.chat.completions.create(
+                model="gpt-5", messages=[{"role": "user", "content": "dropped"}])
+            del client
+            gc.collect()
+
+        with caplog.at_level(logging.DEBUG, logger="asyncio"):
+            asyncio.run(run())
+            gc.collect()
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]

@@ -17,6 +17,7 @@ through httpx's own transport instead, so the mock sees the default clients exac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import threading
@@ -182,9 +183,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         import aiohttp
 
         self._aiohttp = aiohttp
-        old = self._session
-        if old is not None:  # a client used from a second event loop: its connections stay
-            old.detach()     # with the first loop
+        if self._session is not None:  # a client used from a second event loop
+            _discard(self._session)
         limits = self._limits
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections or 0,
@@ -257,6 +257,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
         if self._fallback is not None:
             await self._fallback.aclose()
+
+    def __del__(self) -> None:
+        # A client dropped unclosed: close its sockets quietly, as httpx's own transport leaves
+        # them to the garbage collector (aiohttp would log "Unclosed client session" errors).
+        if self._session is not None:
+            _discard(self._session)
+            self._session = None
+
+
+def _discard(session: aiohttp.ClientSession) -> None:
+    """Close a session's connections without awaiting (its event loop may be gone)."""
+    connector = session.connector
+    session.detach()  # the session counts as closed from now on
+    if connector is not None:
+        with contextlib.suppress(Exception):  # best effort: nobody to report to now
+            connector._close(abort_ssl=True)
 
 
 def _httpx_error(exc: Exception) -> Exception:
