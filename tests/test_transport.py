@@ -37,7 +37,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def test_the_default_async_client_is_on_aiohttp_and_the_sync_one_on_httpx() -> None:
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def test_the_default_async_client_is_on_aiohttp_and_the_sync_one_on_httpx(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
     client = torouter.AsyncToRouter(api_key=KEY)
     assert _transport.ASYNC_BACKEND == "aiohttp"  # aiohttp is a dependency
     assert isinstance(client._http, httpx.AsyncClient)  # still httpx on top
@@ -330,3 +336,15 @@ def test_an_async_client_dropped_unclosed_logs_no_aiohttp_error(
             asyncio.run(run())
             gc.collect()
     assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
+
+
+@pytest.mark.parametrize("var", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "HTTP_PROXY"])
+def test_a_proxy_from_the_environment_keeps_the_async_client_on_httpx(
+        var: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx applies environment proxies to its own transport only: such a client keeps it."""
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, "http://127.0.0.1:3128")
+    client = torouter.AsyncToRouter(api_key=KEY)
+    assert not isinstance(client._http._transport, _transport.AiohttpTransport)
+    assert client._http._mounts  # the proxy is mounted, as for any httpx.AsyncClient

@@ -7,9 +7,10 @@
   thousands.  aiohttp's connector does the same work in ~0.4 ms, flat.  If aiohttp cannot be
   imported, httpx's own transport is used.
 
-The client on top stays an ``httpx.AsyncClient`` (timeouts, headers, cookies, proxies from the
-environment and ``http_client=`` work as before), and every aiohttp failure is raised as the
-httpx exception httpx's own transport raises for it, so the error classes are the same on both.
+The client on top stays an ``httpx.AsyncClient`` (timeouts, headers, cookies and ``http_client=``
+work as before), and every aiohttp failure is raised as the httpx exception httpx's own
+transport raises for it, so the error classes are the same on both.  With a proxy configured in
+the environment (``HTTPS_PROXY`` ...) the async client stays on httpx's transport, which applies it.
 
 Test mocks: while respx (or pytest-httpx) has patched httpx's own transport, each request goes
 through httpx's own transport instead, so the mock sees the default clients exactly as before.
@@ -48,10 +49,20 @@ def default_http_client(cls: type[Any], timeout: httpx.Timeout, limits: httpx.Li
             import importlib.util
 
             ASYNC_BACKEND = "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
-        if ASYNC_BACKEND == "aiohttp":
+        if ASYNC_BACKEND == "aiohttp" and not _environment_proxies():
             transport = AiohttpTransport(limits, verify)
     return cls(timeout=timeout, limits=limits, follow_redirects=False, transport=transport,
                verify=verify)
+
+
+def _environment_proxies() -> bool:
+    """Whether httpx would route requests through a proxy from the environment (HTTP_PROXY,
+    HTTPS_PROXY, ALL_PROXY; on macOS and Windows the system settings too).  httpx applies those
+    only to its own transport, so such a client stays on it."""
+    from urllib.request import getproxies
+
+    proxies = getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class _DeferredCAContext(ssl.SSLContext):
