@@ -47,7 +47,9 @@ class Variant:
     def create(self, client: Any) -> str | None:
         raise NotImplementedError
 
-    def stream(self, client: Any, on_first: Callable[[], None]) -> int:
+    def stream(self, client: Any, on_first: Callable[[], None],
+               hold: list[Any] | None = None) -> int:
+        """Read one stream to its end; ``hold`` receives the stream object (kept alive)."""
         raise NotImplementedError
 
     def async_client(self, base: str) -> Any:
@@ -88,9 +90,12 @@ class RawHttpx(Variant):
         content: str | None = json.loads(r.content)["choices"][0]["message"]["content"]
         return content
 
-    def stream(self, client: Any, on_first: Callable[[], None]) -> int:
+    def stream(self, client: Any, on_first: Callable[[], None],
+               hold: list[Any] | None = None) -> int:
         n = 0
         with client.stream("POST", client.url, json=self.stream_body) as r:
+            if hold is not None:
+                hold.append(r)
             if r.status_code >= 400:
                 r.read()
                 raise RuntimeError(f"HTTP {r.status_code}")
@@ -147,9 +152,13 @@ class SDK(Variant):
         content: str | None = reply.choices[0].message.content
         return content
 
-    def stream(self, client: Any, on_first: Callable[[], None]) -> int:
+    def stream(self, client: Any, on_first: Callable[[], None],
+               hold: list[Any] | None = None) -> int:
         n = 0
-        for chunk in client.create(model=MODEL, messages=MESSAGES, stream=True):
+        stream = client.create(model=MODEL, messages=MESSAGES, stream=True)
+        if hold is not None:
+            hold.append(stream)
+        for chunk in stream:
             if chunk.choices:
                 _ = chunk.choices[0].delta.content
             n += 1

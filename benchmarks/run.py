@@ -20,6 +20,8 @@ torouter and, when installed, openai:
   import    ``import X`` in fresh interpreters (median), the RSS right after it, and the time
             to import and build a first client (torouter imports most of itself lazily, on
             first use, so that row shows where the rest of its import cost went)
+  retained  bytes still allocated (tracemalloc) at the end of one 10,000-chunk stream whose
+            chunks the caller dropped, the stream object still alive, per chunk (once)
 
 Round two (on request: ``--scenarios fanout,fanout10k,coldstart``; ``--round-two`` adds them to
 the default scenarios):
@@ -56,6 +58,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,7 +74,7 @@ BASELINE = "httpx"
 TARGETS: dict[str, tuple[str, float | None, str]] = {
     "sync": ("sync request, CPU", 1.10, "<= 1.10x"),
     "async": ("async request at c=50, CPU", 0.50, "<= 0.50x"),
-    "stream": ("stream, CPU per chunk", 1.5, "<= 1.5x"),
+    "stream": ("stream, CPU per chunk", 1.20, "<= 1.20x"),
     "ttfc": ("stream, time to first chunk (wall)", 1.10, "<= 1.10x"),
     "error": ("handled 401 error (max_retries=0), CPU", 1.20, "<= 1.20x"),
     "import": ("`import` time", 1.5, "<= 1.5x"),
@@ -235,6 +238,30 @@ def bench_stream(variants: list[Variant], server: Server, res: Results, streams:
                 c0 = time.process_time()
                 v.stream(clients[v.name], lambda: None)
                 res.add(v.name, "stream", (time.process_time() - c0) / chunks * 1e6)
+    finally:
+        for v in variants:
+            v.close(clients[v.name])
+
+
+def bench_retained(variants: list[Variant], server: Server, res: Results, chunks: int) -> None:
+    """Bytes still allocated (tracemalloc) at the end of a stream of ``chunks`` chunks, each
+    dropped by the caller, while the stream object itself is alive -- per chunk."""
+    clients = {v.name: v.sync_client(server.base(f"/chunks/{chunks}")) for v in variants}
+    try:
+        for v in variants:
+            v.stream(clients[v.name], lambda: None)  # warm up: connection, lazy imports
+            hold: list[Any] = []
+            gc.collect()
+            tracemalloc.start()
+            try:
+                base = tracemalloc.get_traced_memory()[0]
+                v.stream(clients[v.name], lambda: None, hold)
+                gc.collect()
+                held = tracemalloc.get_traced_memory()[0] - base
+            finally:
+                tracemalloc.stop()
+            res.extra.setdefault(v.name, {})["retained_per_chunk"] = max(held, 0) / chunks
+            del hold
     finally:
         for v in variants:
             v.close(clients[v.name])
@@ -468,6 +495,12 @@ def report(res: Results, names: list[str], markdown: bool) -> str:
         if n == "torouter":
             met = "yes" if rss - base_rss <= 15 else "NO"
     rows.append([*row, "<= httpx + 15 MB", met])
+    row = ["retained bytes per chunk (stream alive at its end)"]
+    row += [_fmt(res.extra.get(n, {}).get("retained_per_chunk")) for n in names if "+" not in n]
+    row += ["" for _ in sdks]
+    kept = res.extra.get("torouter", {}).get("retained_per_chunk")
+    rows.append([*row, "<= 168 (32 MiB / 200k)",
+                 "-" if kept is None else ("yes" if kept <= 168 else "NO")])
     row = ["new TCP connections per 100 sync streams"]
     row += [_fmt(res.extra.get(n, {}).get("conns_per_100_streams")) for n in names if "+" not in n]
     row += ["" for _ in sdks]
@@ -557,7 +590,9 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default="torouter,openai",
                     help="comma list of torouter, openai (raw httpx always runs: the baseline)")
-    ap.add_argument("--scenarios", default="sync,async,stream,ttfc,error,import")
+    ap.add_argument("--scenarios", default="sync,async,stream,ttfc,error,import,retained")
+    ap.add_argument("--retained-chunks", type=int, default=10000,
+                    help="chunks of the stream measured for retained memory (tracemalloc)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1200, help="sync requests per round")
     ap.add_argument("--async-requests", type=int, default=2000, help="async requests per round")
@@ -640,6 +675,9 @@ def main() -> None:
                 elif scen == "coldstart":
                     bench_coldstart([n for n in COLD if n in names or n == "httpx+pydantic"],
                                     server, res, args.cold_runs, warm=rnd == 0)
+                elif scen == "retained":
+                    if rnd == 0:  # one measurement: memory is not noisy
+                        bench_retained(order, server, res, args.retained_chunks)
                 elif scen != "import":
                     raise SystemExit(f"unknown scenario {scen!r}")
             print(f"round {rnd + 1}/{args.rounds} done ({time.perf_counter() - t0:.0f}s)",

@@ -56,11 +56,13 @@ def chat(client: torouter.ToRouter) -> None:
 def stream(client: torouter.ToRouter) -> None:
     heading("2. A stream, printed as it arrives")
     print("assistant: ", end="", flush=True)
-    with client.chat.completions.create(model=MODEL, messages=QUESTION, stream=True) as chunks:
-        for chunk in chunks:
-            if chunk.choices:
-                print(chunk.choices[0].delta.content or "", end="", flush=True)
-    print(f"\n[stream done, request_id={chunks.request_id}]")
+    # The stream helper: typed events (docs/stream-helper.md); text_stream is just the text.
+    with client.chat.completions.stream(model=MODEL, messages=QUESTION) as answer:
+        for text in answer.text_stream:
+            print(text, end="", flush=True)
+        final = answer.get_final_completion()  # the whole completion, joined
+    print(f"\n[stream done, request_id={answer.request_id}, "
+          f"finish_reason={final.choices[0].finish_reason}]")
 
 
 def real_gateway(key: str) -> int:

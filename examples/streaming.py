@@ -33,7 +33,9 @@ def print_stream(client: torouter.ToRouter, model: str = "gpt-5-mini") -> None:
                         print(f"{chr(10) if section else ''}[{name}] ", end="")
                         section = name
                     print(text, end="", flush=True)
-    print(f"\n(request_id={stream.request_id}, {len(stream.chunks)} chunks)")
+    final = stream.get_final_completion()  # the chunks joined (chunk objects are not kept)
+    print(f"\n(request_id={stream.request_id}, {len(final.choices[0].message.content or '')} "
+          f"characters, finish_reason={final.choices[0].finish_reason})")
 
 
 async def print_stream_async(client: torouter.AsyncToRouter) -> None:
@@ -72,8 +74,7 @@ def main() -> None:
         try:
             print_stream(client)
         except torouter.StreamInterrupted as err:
-            partial = "".join(c.choices[0].delta.content or "" for c in err.chunks if c.choices)
-            print(f"\ncaught {type(err).__name__}: {len(err.chunks)} chunks kept: {partial!r}")
+            print(f"\ncaught {type(err).__name__}: the partial answer is kept: {err.text!r}")
             print(f"hint: {err.hint}")
 
         print("\n== An error event mid-stream raises the same class as a plain request would ==")

@@ -23,7 +23,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
-SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py"]
+SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py",
+           "stream_helper.py"]
 
 
 @dataclass
@@ -94,7 +95,8 @@ def test_quickstart_runs_the_fake_gateway_and_shows_each_failure(runs: dict[str,
     assert "No TOROUTER_API_KEY" in first and "FAKE" in first
     assert "real socket at http://127.0.0.1:" in first
     assert "assistant: Bonjour" in out  # the chat and the stream
-    assert "[stream done, request_id=req_" in out
+    assert "[stream done, request_id=req_" in out  # (through the stream helper)
+    assert "finish_reason=stop]" in out
     for cls, code in [("KeyExpired", "403, API_KEY_EXPIRED"),
                       ("QuotaExhausted", "429, API_KEY_QUOTA_EXHAUSTED"),
                       ("AccessDenied", "403, ACCESS_DENIED"),
@@ -126,8 +128,19 @@ def test_streaming_example(runs: dict[str, Run]) -> None:
     out = ok(runs["streaming.py"])
     assert "[answer] Rivers carve valleys, carry silt and join the sea." in out
     assert "[thinking] Let me think" in out
-    assert "caught StreamInterrupted: 4 chunks kept: 'Rivers carve valleys, '" in out
+    assert "caught StreamInterrupted: the partial answer is kept: 'Rivers carve valleys, '" in out
     assert "caught UpstreamUnavailable (code=upstream_unavailable" in out
+
+
+def test_stream_helper_example(runs: dict[str, Run]) -> None:
+    out = ok(runs["stream_helper.py"])
+    assert "[thinking] Let me think" in out
+    assert "[answer] Rivers carve valleys, carry silt and join the sea." in out
+    assert "[content.done: 50 characters]" in out
+    assert "final: 'Rivers carve valleys, carry silt and join the sea.' (finish_reason=stop" in out
+    assert "[stopped by the caller]" in out
+    assert "get_final_completion(): StreamInterrupted: the answer is not whole" in out
+    assert out.rstrip().endswith("[50 characters]")
 
 
 def test_handling_errors_example(runs: dict[str, Run]) -> None:

@@ -450,9 +450,9 @@ def test_dropped_stream_raises_stream_interrupted_with_the_chunks(connect: Conne
         d.stream(got)
     err = info.value
     assert type(err) is torouter.StreamInterrupted
-    text = "".join(c.choices[0].delta.content or "" for c in err.chunks)
-    assert text == "one two three "
-    assert err.chunks == got and err.request_id == gw.requests[-1].request_id
+    assert err.text == "one two three "
+    assert err.text == "".join(c.choices[0].delta.content or "" for c in got)
+    assert err.request_id == gw.requests[-1].request_id
     assert len(gw.requests) == 1
 
 

@@ -323,3 +323,30 @@ def test_outcome_does_not_depend_on_the_split(data: st.DataObject) -> None:
             return None
 
     assert outcome(pieces) == outcome([body])
+
+
+# ---------------------------------------------------------------------------------------------
+# Byte-order mark
+# ---------------------------------------------------------------------------------------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("split", ["whole", "bytewise", "bom-alone"])
+def test_a_leading_bom_is_stripped(split: str) -> None:
+    body = BOM + b'data: {"a": 1}\n\ndata: 2\n\n'
+    pieces = {"whole": [body], "bytewise": bytewise(body),
+              "bom-alone": [BOM[:1], BOM[1:], body[3:]]}[split]
+    assert feed_all(pieces) == [(None, b'{"a": 1}'), (None, b"2")]
+
+
+def test_a_leading_bom_is_stripped_before_an_event_name() -> None:
+    assert feed_all([BOM + b"event: error\ndata: x\n\n"]) == [(b"error", b"x")]
+
+
+def test_only_a_leading_bom_is_stripped() -> None:
+    # Later, the same bytes are data (and a stream that starts with other bytes keeps them).
+    assert feed_all([b"data: a\n\n", BOM + b"data: b\n\n"]) == [(None, b"a")]  # BOM+"data" is
+    # not a field name "data", so that line is ignored, as the SSE standard says
+    assert feed_all([b"data: " + BOM + b"x\n\n"]) == [(None, BOM + b"x")]
+    assert feed_all([b"\xef\xbbdata: a\n\n"]) == []  # half a BOM is not a BOM

@@ -64,6 +64,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
     from ._response import RawResponse
     from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy, RetryRule
     from ._retrying import Attempt
+    from ._stream_helper import (
+        AsyncChatCompletionStream,
+        AsyncChatCompletionStreamManager,
+        ChatCompletionStream,
+        ChatCompletionStreamManager,
+    )
     from ._streaming import AsyncStream, Stream
 
 # ``import torouter`` stays cheap (no httpx, pydantic or tenacity): each public name is imported
@@ -84,6 +90,8 @@ _MODULES = {
     "._response": "RawResponse",
     "._retry": "DEFAULT_RETRY_POLICY Backoff RetryPolicy RetryRule",
     "._retrying": "Attempt",
+    "._stream_helper": "AsyncChatCompletionStream AsyncChatCompletionStreamManager "
+                       "ChatCompletionStream ChatCompletionStreamManager",
     "._streaming": "AsyncStream Stream",
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
@@ -103,6 +111,8 @@ __all__ = [
     "AccessDenied",
     "ApiKeyInQueryDeprecated",
     "ApiKeyRequired",
+    "AsyncChatCompletionStream",
+    "AsyncChatCompletionStreamManager",
     "AsyncStream",
     "AsyncToRouter",
     "Attempt",
@@ -111,6 +121,8 @@ __all__ = [
     "BadRequestError",
     "BillingError",
     "CatalogEntry",
+    "ChatCompletionStream",
+    "ChatCompletionStreamManager",
     "InsufficientBalance",
     "InternalServerError",
     "InvalidApiKey",

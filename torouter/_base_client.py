@@ -9,7 +9,9 @@ import json
 import logging
 import os
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -37,7 +39,7 @@ from ._response import RawResponse
 from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._retrying import CallRetryState, OnRetry
 from ._seam import Layer, Seam, build_seam
-from ._streaming import _scrub, _snippet, _StreamState, transport_detail
+from ._streaming import _scrub, _snippet, _StreamState, cut_socket, transport_detail
 from ._transport import default_http_client
 from ._version import __version__
 from .types._base import set_response_info
@@ -109,6 +111,7 @@ class RequestSpec(Generic[M]):
     headers: Mapping[str, str] | None = None
     timeout: httpx.Timeout | None = None
     params: Mapping[str, Any] | None = None
+    keep_chunks: bool = False  # a stream keeps every chunk object (``stream.chunks``)
 
     @property
     def operation(self) -> str:
@@ -125,7 +128,7 @@ class RequestSpec(Generic[M]):
         """The same request for another model (the body re-encoded)."""
         params = {**(self.params or {}), "model": model}
         return RequestSpec(self.method, self.path, self.cast_to, dumps(params), self.stream,
-                           self.raw, self.headers, self.timeout, params)
+                           self.raw, self.headers, self.timeout, params, self.keep_chunks)
 
 
 def _json_default(value: object) -> object:
@@ -188,6 +191,9 @@ class BaseClient(Generic[HttpT]):
     _default_headers: dict[str, str]
     _headers: httpx.Headers
     _owns_http: bool
+    _closing: bool  # close() was called (calls woken by it fail as "client closed")
+    _loop_ref: weakref.ref[Any] | None  # async: the event loop the pool's connections are on
+    _trace: Callable[[str, Mapping[str, Any]], None] | None
     _clock: Callable[[], float]
     # Set when torouter built the httpx client itself, so that its defaults are known: requests
     # are then built directly (see ``_build``) from these, made once per client.
@@ -227,6 +233,8 @@ class BaseClient(Generic[HttpT]):
         assert http_client is not None
         self._http = http_client
         self._sleep = type(self)._default_sleep
+        self._closing = False
+        self._loop_ref = None
         self._prepare_wire()
         self._init_resources()
 
@@ -238,11 +246,80 @@ class BaseClient(Generic[HttpT]):
         """
         self._urls = {}
         self._wire_headers = None
+        self._trace = None
+        if self._owns_http and isinstance(self._http, httpx.Client):
+            # Sockets this client opened (httpcore's ``trace`` request extension reports each
+            # new connection), so that ``close()`` can wake calls blocked on them in other
+            # threads: closing a socket does not wake a thread blocked reading it; a shutdown
+            # does.  (An event loop needs none of this: closing wakes its readers.)
+            self._live: weakref.WeakSet[Any] = weakref.WeakSet()
+            self._live_lock = threading.Lock()
+            self._trace = self._trace_connections
         if self._owns_http if own_client is None else own_client:
             # httpx's build_request merges the client's headers under the request's: do it once.
             merged = httpx.Headers(self._http.headers)
             merged.update(self._headers)
             self._wire_headers = merged
+
+    def _trace_connections(self, event: str, info: Mapping[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            if stream is not None:
+                with self._live_lock:
+                    self._live.add(stream)
+
+    def _cut_live_connections(self) -> None:
+        """Shut down every socket this (sync) client opened: calls blocked on one, in any
+        thread, fail at once (see ``_transport_error``: the client was closed)."""
+        if self._trace is None:
+            return
+        with self._live_lock:
+            streams = list(self._live)
+        for stream in streams:
+            try:
+                sock = stream.get_extra_info("socket")
+            except Exception:  # pragma: no cover
+                continue
+            cut_socket(sock)
+
+    def _loop_ended(self) -> bool:
+        """Whether the event loop the async pool was last used on has ended."""
+        ref = self._loop_ref
+        if ref is None:
+            return False
+        loop = ref()
+        return loop is None or bool(loop.is_closed())
+
+    def _rebind_loop(self, loop: Any, call: CallRetryState) -> None:
+        """An async call runs on ``loop``: decide what to do with connections made on another.
+
+        Connections belong to the event loop they were opened on.  When that loop has ended
+        (a second ``asyncio.run()``), a client that owns its pool starts a fresh pool (the old
+        connections are dead anyway); a pool passed in as ``http_client`` (or shared by
+        ``with_options``) is not ours to replace, so the call fails with an error that says so.
+        """
+        ref = self._loop_ref
+        if ref is None:
+            self._loop_ref = weakref.ref(loop)
+            return
+        previous = ref()
+        if previous is loop:
+            return
+        if previous is not None and not previous.is_closed():
+            return  # another loop still running (another thread): nothing to drop
+        if not self._owns_http:
+            call.expire("the event loop of the connection pool has ended")
+            raise call.failed(ToRouterError(
+                "this AsyncToRouter's connection pool belongs to an event loop that has ended "
+                "(a new asyncio.run()?), and it uses an http_client it does not own (or was made "
+                "by with_options()), so it cannot replace it",
+                hint="Create the AsyncToRouter (and its httpx.AsyncClient) inside the event loop "
+                     "that uses it, e.g. once per asyncio.run().",
+            ))
+        log.debug("event loop changed: dropping the connections of the ended loop")
+        self._http = default_http_client(self._http_class, self._timeout, DEFAULT_LIMITS)
+        self._prepare_wire()
+        self._loop_ref = weakref.ref(loop)
 
     def _init_resources(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -405,7 +482,10 @@ class BaseClient(Generic[HttpT]):
         self._http = other._http
         self._owns_http = False
         self._sleep = other._sleep
+        self._closing = False
+        self._loop_ref = other._loop_ref
         self._prepare_wire(own_client=other._wire_headers is not None)
+        self._trace = other._trace  # connections it opens are the owner's to wake on close
         self._init_resources()
 
     # -- per call ---------------------------------------------------------------------------
@@ -446,13 +526,28 @@ class BaseClient(Generic[HttpT]):
         _scrub(exc)
         detail = transport_detail(exc, (self._api_key.get_secret_value(),))
         err: ToRouterError
-        if isinstance(exc, httpx.TimeoutException):
+        closed = self._closing or self._http.is_closed
+        if closed and not isinstance(exc, RuntimeError):
+            # close() woke this call (it was in flight): typed, and not retried
+            err = APIConnectionError(f"the client was closed while the request was in flight "
+                                     f"({detail})")
+            call.expire("the client was closed")
+        elif isinstance(exc, httpx.TimeoutException):
             err = APITimeoutError(f"request timed out ({detail})")
-        elif isinstance(exc, RuntimeError):  # httpx: "Cannot send a request, as the client
-            err = ToRouterError(             # has been closed": not retried
-                f"the HTTP client is closed ({detail})",
+        elif isinstance(exc, RuntimeError) and closed:  # httpx: "Cannot send a request, as
+            err = ToRouterError(                         # the client has been closed": not
+                f"the HTTP client is closed ({detail})",  # retried
                 hint="Keep the client open while you use it, or create a new one.",
             )
+        elif isinstance(exc, RuntimeError) and "loop" in str(exc).lower():
+            err = ToRouterError(
+                f"the connection belongs to an event loop that is closed or is not the "
+                f"running one ({detail})",
+                hint="Use an AsyncToRouter inside the event loop it was first used in, or "
+                     "create one per asyncio.run().",
+            )
+        elif isinstance(exc, RuntimeError):
+            err = APIConnectionError(f"connection failed ({detail})")
         elif isinstance(exc, httpx.LocalProtocolError):  # our request was illegal: not retried
             err = InvalidArgumentError(f"the request could not be sent ({detail})")
         else:
@@ -490,8 +585,11 @@ class BaseClient(Generic[HttpT]):
                     wire = wire.copy()
                     wire.update(spec.headers or {})
                     wire.update(call.extra_headers)
+                extensions: dict[str, Any] = {"timeout": timeout.as_dict()}
+                if self._trace is not None:
+                    extensions["trace"] = self._trace
                 return httpx.Request(spec.method, url, content=spec.body, headers=wire,
-                                     extensions={"timeout": timeout.as_dict()})
+                                     extensions=extensions)
             headers = self._request_headers(spec)
             if call.extra_headers:
                 headers = headers.copy()
@@ -580,7 +678,18 @@ class BaseClient(Generic[HttpT]):
             response=response,
             redact=(self._api_key.get_secret_value(),),
         )
-        return _StreamState(spec.cast_to, ctx, self._stream_idle_timeout, self._clock), ctx
+        deadline_at = call.deadline_at
+        if deadline_at is not None:
+            # The body's reads start now: httpcore takes their timeout from the request once,
+            # here, so shrink it to what is left of the deadline (headers may have taken most).
+            timeouts = response.request.extensions.get("timeout")
+            if isinstance(timeouts, dict):
+                left = max(deadline_at - self._clock(), 0.001)
+                read = timeouts.get("read")
+                timeouts["read"] = left if read is None else min(read, left)
+        state = _StreamState(spec.cast_to, ctx, self._stream_idle_timeout, self._clock,
+                             deadline_at=deadline_at, keep_chunks=spec.keep_chunks)
+        return state, ctx
 
     @staticmethod
     def _stream_result(stream: Any, spec: RequestSpec[Any], call: CallRetryState) -> Any:

@@ -32,6 +32,12 @@ async def _asyncio_sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+def _running_loop() -> Any:
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
 class ToRouter(BaseClient[httpx.Client]):
     """Sync client for the ToRouter gateway.
 
@@ -148,8 +154,14 @@ class ToRouter(BaseClient[httpx.Client]):
         self._keep_body(response, parts, limit)
 
     def close(self) -> None:
-        """Close the connection pool (not one passed in as ``http_client``)."""
+        """Close the connection pool (not one passed in as ``http_client``).
+
+        Safe from another thread: calls in flight on this client's connections (waiting for
+        headers, or reading a stream) fail at once with ``APIConnectionError``.
+        """
         if self._owns_http:
+            self._closing = True
+            self._cut_live_connections()  # first: a closed socket would not wake its reader
             self._http.close()
 
     def __enter__(self) -> ToRouter:
@@ -225,6 +237,7 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
         return result
 
     async def _send(self, spec: RequestSpec[Any], call: Any) -> Any:
+        self._rebind_loop(_running_loop(), call)
         request = self._build(self._http, spec, call)
         try:
             response = await self._http.send(request, stream=True)
@@ -257,9 +270,17 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
         self._keep_body(response, parts, limit)
 
     async def close(self) -> None:
-        """Close the connection pool (not one passed in as ``http_client``)."""
+        """Close the connection pool (not one passed in as ``http_client``); calls in flight
+        on it fail at once with ``APIConnectionError``."""
         if self._owns_http:
-            await self._http.aclose()
+            self._closing = True
+            try:
+                await self._http.aclose()
+            except RuntimeError:
+                if not self._loop_ended():
+                    raise
+                # The pool's connections belong to an event loop that has ended: they are
+                # gone with it and cannot be closed from this one (the client is closed).
 
     aclose = close
 

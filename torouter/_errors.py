@@ -6,7 +6,7 @@ Every failure the SDK reports is a :class:`ToRouterError`.  The tree::
     ├── InvalidArgumentError          bad arguments, caught before any request
     ├── APIConnectionError            no usable HTTP response: refused, reset, DNS, TLS, protocol
     │   ├── APITimeoutError           connect / read / write / pool timeout, or the deadline ran out
-    │   └── StreamInterrupted         a stream stopped before [DONE] (carries its chunks)
+    │   └── StreamInterrupted         a stream stopped before it was complete (.partial)
     │       └── StreamIdleTimeout     ... the gateway went silent too long (an APITimeoutError too)
     ├── APIResponseValidationError    a 2xx whose body is not what the endpoint returns
     │   └── StreamDecodeError         a malformed or oversized server-sent event
@@ -233,21 +233,37 @@ class APITimeoutError(APIConnectionError):
 
 
 class StreamInterrupted(APIConnectionError):
-    """A stream ended before ``data: [DONE]`` and without a finish reason.
+    """A stream ended before it was complete: the connection broke or the body ended before
+    ``data: [DONE]`` while a choice still lacked its finish reason.
 
-    ``chunks`` holds every chunk delivered before the interruption, so partial output is not lost.
-    The SDK never retries a stream after its first event reached the caller.
+    ``partial`` is the completion received so far (a ``ChatCompletion`` joined from every
+    chunk delivered before the interruption), ``text`` its content, so partial output is not
+    lost.  ``chunks`` holds the chunk objects themselves only for a stream opened with
+    ``keep_chunks=True`` (otherwise it is empty).  The SDK never retries a stream after its
+    first event reached the caller.
     """
 
     default_hint = (
-        "The partial output is in err.chunks; resend the request to get a complete answer."
+        "The partial output is in err.partial / err.text; resend the request to get a "
+        "complete answer."
     )
 
     chunks: list[Any]
+    partial: Any
 
-    def __init__(self, message: str, *, chunks: Sequence[Any] = (), **kwargs: Any) -> None:
+    def __init__(self, message: str, *, chunks: Sequence[Any] = (), partial: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.chunks = list(chunks)
+        self.partial = partial
+
+    @property
+    def text(self) -> str:
+        """The content of the first choice received before the interruption."""
+        partial = getattr(self, "partial", None)
+        if partial is None or not partial.choices:
+            return ""
+        return str(partial.choices[0].message.content or "")
 
 
 class StreamIdleTimeout(StreamInterrupted, APITimeoutError):

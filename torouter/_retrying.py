@@ -178,7 +178,8 @@ class CallRetryState:
         return error
 
     def expire(self, reason: str) -> None:
-        """End the call after the current attempt whatever the policy says (the deadline)."""
+        """End the call after the current attempt whatever the policy says (the deadline, a
+        closed client)."""
         self._expired = True
         self.stop_reason = reason
 

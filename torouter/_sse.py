@@ -2,7 +2,8 @@
 
 Feed it the body as it arrives, split anywhere (even inside a CRLF); it returns complete events
 as ``(event_name, data)`` byte pairs.  Lines may end in LF, CRLF or CR.  Comment lines and the
-``id``/``retry`` fields are ignored.  A line or event larger than the limits raises
+``id``/``retry`` fields are ignored.  A byte-order mark at the very start of the stream is
+dropped, as the SSE standard says.  A line or event larger than the limits raises
 :class:`~torouter.StreamDecodeError` instead of growing without bound.  Data stays ``bytes`` so
 that JSON goes straight into pydantic-core without a decode/encode round trip.
 """
@@ -20,11 +21,13 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 Event = tuple[bytes | None, bytes]
 
+_BOM = b"\xef\xbb\xbf"  # U+FEFF in UTF-8
+
 
 class SSEDecoder:
     """Incremental SSE decoder. ``feed(chunk)`` -> complete events; ``pending`` tells leftovers."""
 
-    __slots__ = ("_buf", "_data", "_event", "_size", "max_event", "max_line")
+    __slots__ = ("_buf", "_data", "_event", "_size", "_start", "max_event", "max_line")
 
     _shortcut: ClassVar[bool] = True
 
@@ -35,6 +38,8 @@ class SSEDecoder:
         self._data: list[bytes] = []
         self._event: bytes | None = None
         self._size = 0
+        # The stream's first bytes while it is not yet known whether they begin with a BOM.
+        self._start: bytes | None = b""
 
     @property
     def pending(self) -> bool:
@@ -42,6 +47,13 @@ class SSEDecoder:
         return bool(self._buf.strip() or self._data)
 
     def feed(self, chunk: bytes) -> list[Event]:
+        if self._start is not None:
+            head = self._start + chunk
+            if len(head) < 3 and _BOM.startswith(head):
+                self._start = head  # (a BOM split across reads)
+                return []
+            self._start = None
+            chunk = head[3:] if head.startswith(_BOM) else head
         held = self._buf
         if self._shortcut and not held and not self._data and self._event is None:
             # The common case, cheaply: ``chunk`` is one whole one-line ``data:`` event (servers

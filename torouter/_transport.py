@@ -174,6 +174,19 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
+class _NetworkStream:
+    """What httpcore's ``network_stream`` response extension offers that torouter reads:
+    ``get_extra_info`` (``"socket"``, ``"peername"`` ...) of the connection's transport."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def get_extra_info(self, name: str) -> Any:
+        return self._transport.get_extra_info(name)
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """httpx requests sent with one aiohttp session per event loop (HTTP/1.1).
 
@@ -257,6 +270,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 raise
             raise mapped from None  # aiohttp's frames hold the request headers: the key
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        connection = response.connection
+        if connection is not None and connection.transport is not None:
+            # httpcore's documented extension: the stream watchdog finds the socket through it
+            extensions["network_stream"] = _NetworkStream(connection.transport)
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
         return httpx.Response(response.status, headers=response.raw_headers,

@@ -394,6 +394,79 @@ def drip_body(gap: float = 0.01) -> Handler:
     return handler
 
 
+#: Keep-alives that a stream must not count as progress (each a whole SSE event or comment).
+KEEPALIVES = {
+    "ping": b"event: ping\ndata: {}\n\n",               # OpenRouter / Anthropic style
+    "comment": b": keep-alive\n\n",                     # an SSE comment
+    "anthropic": b'data: {"type": "ping"}\n\n',         # a ping as a plain data object
+    "no-data": b"event: heartbeat\n\n",                  # an event without data
+}
+
+
+def keepalives_forever(kind: str = "ping", gap: float = 0.1, *, first: int = 0,
+                       delay: float = 0.0) -> Handler:
+    """SSE headers (after ``delay`` s), ``first`` content events, then only keep-alives of
+    ``kind`` every ``gap`` s until the client hangs up (or MAX_STALL)."""
+    def handler(conn: Conn, req: Request) -> None:
+        if delay and conn.wait(delay):
+            return
+        conn.send(head(200, SSE_HEAD))
+        for i in range(first):
+            conn.send(chunk(chunk_event(f"t{i}")))
+        deadline = time.monotonic() + MAX_STALL
+        while time.monotonic() < deadline and conn.send(chunk(KEEPALIVES[kind])):
+            if conn.wait(gap):
+                break
+        conn.close()
+    return handler
+
+
+def late_headers_then_stall(delay: float, first: int = 0) -> Handler:
+    """SSE headers after ``delay`` s, ``first`` content events, then silence."""
+    def handler(conn: Conn, req: Request) -> None:
+        if conn.wait(delay):
+            return
+        conn.send(head(200, SSE_HEAD))
+        for i in range(first):
+            conn.send(chunk(chunk_event(f"t{i}")))
+        conn.stall()
+    return handler
+
+
+def done_then_hold(n: int = 2) -> Handler:
+    """A whole answer and ``data: [DONE]``, then the chunked body is held open (no last chunk)
+    until the client hangs up."""
+    def handler(conn: Conn, req: Request) -> None:
+        conn.send(head(200, SSE_HEAD))
+        for i in range(n):
+            conn.send(chunk(chunk_event(f"t{i}")))
+        conn.send(chunk(chunk_event("", "stop")) + chunk(DONE))
+        conn.stall()
+    return handler
+
+
+def endless_chunks(gap: float = 0.05) -> Handler:
+    """A healthy stream that never ends: one content event every ``gap`` s until the client
+    hangs up.  ``conn.hung_up`` tells when it did (for "the gateway sees the hang-up")."""
+    def handler(conn: Conn, req: Request) -> None:
+        conn.send(head(200, SSE_HEAD))
+        deadline = time.monotonic() + MAX_STALL
+        i = 0
+        while time.monotonic() < deadline and conn.send(chunk(chunk_event(f"t{i}"))):
+            i += 1
+            if conn.wait(gap):
+                break
+        conn.close()
+    return handler
+
+
+def sse_body(body: bytes, rid: str = "req-stream") -> Handler:
+    """An SSE answer whose whole body is ``body`` (sent as one chunk, then the body's end)."""
+    def handler(conn: Conn, req: Request) -> None:
+        conn.send(head(200, {**SSE_HEAD, "x-request-id": rid}) + chunk(body) + b"0\r\n\r\n")
+    return handler
+
+
 def status(code: int, body: bytes | None = None, headers: Mapping[str, str] | None = None,
            content_type: str = "application/json") -> Handler:
     payload = error_body() if body is None else body

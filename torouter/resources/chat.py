@@ -9,6 +9,7 @@ from typing_extensions import Unpack
 
 from .._errors import InvalidArgumentError
 from .._response import RawResponse
+from .._stream_helper import AsyncChatCompletionStreamManager, ChatCompletionStreamManager
 from .._streaming import AsyncStream, Stream
 from ..types.chat import ChatCompletion, ChatCompletionChunk
 from ..types.chat_params import COMPLETION_CREATE_PARAM_NAMES, CompletionCreateParams
@@ -32,6 +33,10 @@ __all__ = [
 class ChatCreateArgs(CompletionCreateParams, RequestOptions, total=False):
     """Keyword arguments of ``chat.completions.create``: the parameters and request options."""
 
+    #: A stream keeps every chunk object (``stream.chunks``, ``err.chunks``); by default only
+    #: the accumulated completion is kept, so memory follows the text, not the chunk count.
+    keep_chunks: bool
+
 
 _REQUIRED = ("model", "messages")
 
@@ -39,6 +44,14 @@ _REQUIRED = ("model", "messages")
 def _spec(stream: bool, params: Any, raw: bool) -> RequestSpec[Any]:
     if not isinstance(stream, bool):
         raise InvalidArgumentError("stream must be True or False")
+    keep_chunks = False
+    if "keep_chunks" in params:
+        params = dict(params)
+        keep_chunks = params.pop("keep_chunks")
+        if not isinstance(keep_chunks, bool):
+            raise InvalidArgumentError("keep_chunks must be True or False")
+        if keep_chunks and not stream:
+            raise InvalidArgumentError("keep_chunks applies to streams (stream=True) only")
     messages = params.get("messages")
     if messages is not None and not isinstance(messages, list):
         if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Iterable):
@@ -47,12 +60,20 @@ def _spec(stream: bool, params: Any, raw: bool) -> RequestSpec[Any]:
     model = params.get("model")
     if model is not None and not isinstance(model, str):
         raise InvalidArgumentError("model must be a string such as 'gpt-5-mini'")
-    return build_spec(
+    spec = build_spec(
         "POST", "/chat/completions",
         ChatCompletionChunk if stream else ChatCompletion,
         params, allowed=COMPLETION_CREATE_PARAM_NAMES, required=_REQUIRED,
         stream=stream, raw=raw, body_extra={"stream": True} if stream else None,
     )
+    spec.keep_chunks = keep_chunks
+    return spec
+
+
+def _stream_spec(params: Any) -> RequestSpec[Any]:
+    if "stream" in params:
+        raise InvalidArgumentError("stream() always streams: leave out stream=")
+    return _spec(True, params, raw=False)
 
 
 class Completions:
@@ -80,6 +101,21 @@ class Completions:
         """
         result: Any = self._client._request(_spec(stream, params, raw=False))
         return result  # type: ignore[no-any-return]
+
+    def stream(self, **params: Unpack[ChatCreateArgs]) -> ChatCompletionStreamManager:
+        """Stream a chat completion as typed events::
+
+            with client.chat.completions.stream(model=..., messages=...) as stream:
+                for event in stream:              # torouter.types.ContentDeltaEvent, ...
+                    ...
+                completion = stream.get_final_completion()
+
+        The request is made when the ``with`` block starts, exactly as
+        ``create(stream=True, **params)`` would make it (same arguments, retries before the
+        first event, errors).  See ``docs/stream-helper.md``.
+        """
+        spec = _stream_spec(params)
+        return ChatCompletionStreamManager(lambda: self._client._request(spec))
 
     @property
     def with_raw_response(self) -> CompletionsWithRawResponse:
@@ -117,6 +153,12 @@ class AsyncCompletions:
         """Create a chat completion; with ``stream=True`` ``async for`` the ``AsyncStream``."""
         result: Any = await self._client._request(_spec(stream, params, raw=False))
         return result  # type: ignore[no-any-return]
+
+    def stream(self, **params: Unpack[ChatCreateArgs]) -> AsyncChatCompletionStreamManager:
+        """Stream a chat completion as typed events: ``async with ....stream(...) as s:``
+        (the same as the sync ``stream``; the request is made when the block starts)."""
+        spec = _stream_spec(params)
+        return AsyncChatCompletionStreamManager(lambda: self._client._request(spec))
 
     @property
     def with_raw_response(self) -> AsyncCompletionsWithRawResponse:

@@ -8,6 +8,10 @@ Response models (pydantic, lenient, unknown fields kept; all subclass :class:`Ba
 * usage: ``CompletionUsage``, ``CompletionTokensDetails``, ``PromptTokensDetails``
 * streaming: ``ChatCompletionChunk``, ``ChunkChoice``, ``ChoiceDelta``, ``ChoiceDeltaToolCall``,
   ``ChoiceDeltaToolCallFunction``
+* stream helper events (frozen dataclasses with a literal ``type``): ``ChunkEvent``,
+  ``ContentDeltaEvent``, ``ContentDoneEvent``, ``ReasoningDeltaEvent``, ``RefusalDeltaEvent``,
+  ``RefusalDoneEvent``, ``ToolCallArgumentsDeltaEvent``, ``ToolCallArgumentsDoneEvent``; their
+  union ``ChatCompletionStreamEvent``
 * models: ``Model``, ``ModelList``
 * embeddings: ``CreateEmbeddingResponse``, ``Embedding``, ``EmbeddingUsage``
 
@@ -106,6 +110,17 @@ from .model import (
     Model,
     ModelList,
 )
+from .stream_events import (
+    ChatCompletionStreamEvent,
+    ChunkEvent,
+    ContentDeltaEvent,
+    ContentDoneEvent,
+    ReasoningDeltaEvent,
+    RefusalDeltaEvent,
+    RefusalDoneEvent,
+    ToolCallArgumentsDeltaEvent,
+    ToolCallArgumentsDoneEvent,
+)
 
 __all__ = [
     "BaseModel",
@@ -167,6 +182,15 @@ __all__ = [
     "WebSearchLocationParam",
     "WebSearchOptionsParam",
     "WebSearchUserLocationParam",
+    "ChatCompletionStreamEvent",
+    "ChunkEvent",
+    "ContentDeltaEvent",
+    "ContentDoneEvent",
+    "ReasoningDeltaEvent",
+    "RefusalDeltaEvent",
+    "RefusalDoneEvent",
+    "ToolCallArgumentsDeltaEvent",
+    "ToolCallArgumentsDoneEvent",
     "Model",
     "ModelList",
     "CreateEmbeddingResponse",
