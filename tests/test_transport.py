@@ -165,6 +165,7 @@ def test_an_async_client_works_from_one_event_loop_after_another() -> None:
 
         assert asyncio.run(one()) == "same client"
         assert asyncio.run(one()) == "same client"
+        assert isinstance(client._http._transport, _transport.AiohttpTransport)  # still
         asyncio.run(client.close())
 
 
@@ -348,3 +349,22 @@ def test_a_proxy_from_the_environment_keeps_the_async_client_on_httpx(
     client = torouter.AsyncToRouter(api_key=KEY)
     assert not isinstance(client._http._transport, _transport.AiohttpTransport)
     assert client._http._mounts  # the proxy is mounted, as for any httpx.AsyncClient
+
+
+@pytest.mark.anyio
+async def test_an_aiohttp_stream_response_exposes_its_socket_to_the_stream_watchdog() -> None:
+    """The stream watchdog cuts a socket through httpcore's ``network_stream`` extension."""
+    from torouter.testing import FakeGateway, Outcome
+
+    gw = FakeGateway(seed=3)
+    key = gw.add_key()
+    gw.script(Outcome.ok(chunk_delay=0.05))  # the body is still coming when the headers are in
+    with gw.serve() as server:
+        async with torouter.AsyncToRouter(api_key=key, base_url=server.base_url) as client:
+            assert isinstance(client._http._transport, _transport.AiohttpTransport)
+            stream = await client.chat.completions.create(
+                model="gpt-5", messages=[{"role": "user", "content": "a b c"}], stream=True)
+            async with stream:
+                sock = stream.response.extensions["network_stream"].get_extra_info("socket")
+                assert sock is not None and sock.getpeername()[0] == "127.0.0.1"
+                assert [c async for c in stream]
