@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
 SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py",
-           "stream_helper.py"]
+           "structured_outputs.py", "stream_helper.py"]
 
 
 @dataclass
@@ -171,6 +171,37 @@ def test_the_pytest_example_passes_with_the_plugin_loaded_from_its_entry_point(
     assert "8 passed" in out
 
 
+
+
+def test_structured_outputs_example(runs: dict[str, Run]) -> None:
+    out = ok(runs["structured_outputs.py"])
+    assert "FAKE ToRouter gateway" in out.splitlines()[0]
+    assert "parsed: MathReasoning with 1 step(s)" in out
+    assert "the model calls GetWeather(city='example'" in out
+    assert "caught torouter.OutputValidationError: the content of choice 0 is not a valid " \
+           "MathReasoning (2 validation errors" in out
+    assert "err.__cause__: pydantic ValidationError with 2 errors" in out
+    assert "retried?       False" in out
+    assert "caught torouter.LengthFinishReasonError" in out
+    assert "the partial answer is kept: '{\"steps\": [{\"explanation\": \"Subtract 7'" in out
+
+
+def test_structured_outputs_example_with_a_key() -> None:
+    """With TOROUTER_API_KEY set it uses the gateway it is given (here: a fake one, served)."""
+    from torouter.testing import FakeGateway
+
+    gateway = FakeGateway()
+    with gateway.serve() as server:
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / "structured_outputs.py")], cwd=ROOT,
+            env=_env(TOROUTER_API_KEY=gateway.add_key(), TOROUTER_BASE_URL=server.base_url),
+            capture_output=True, text=True, timeout=120,  # watchdog only
+        )
+    out = ok(Run(done.returncode, done.stdout, done.stderr, 0.0))
+    assert f"REAL ToRouter gateway at {server.base_url}" in out
+    assert "parsed: MathReasoning" in out and "the model calls GetWeather" in out
+    assert "OutputValidationError" not in out  # the failure demos need the fake gateway
+    assert len(gateway.requests) == 2
 
 
 def test_every_example_is_covered() -> None:

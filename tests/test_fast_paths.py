@@ -37,6 +37,8 @@ def _reference(client: Any, spec: RequestSpec[Any]) -> httpx.Request:
     request: httpx.Request = client._http.build_request(
         spec.method, client._base + spec.path, content=spec.body, headers=headers,
         timeout=timeout)
+    if client._trace is not None:  # a sync client's own pool: connections reported to close()
+        request.extensions["trace"] = client._trace
     return request
 
 

@@ -301,13 +301,18 @@ TRIGGERS: dict[str, tuple[Reply, bool]] = {
 }
 
 
+# OutputError and its subclasses come from parse() judging a 200 answer, not from a reply
+# of their own; tests/test_structured_outputs.py checks that each is raised after one request.
+HTTP_CATALOG = [e for e in ERROR_CATALOG if not issubclass(e.cls, torouter.OutputError)]
+
+
 def test_every_catalogued_class_has_a_trigger() -> None:
-    assert {e.name for e in ERROR_CATALOG} == set(TRIGGERS)
+    assert {e.name for e in HTTP_CATALOG} == set(TRIGGERS)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("entry", ERROR_CATALOG, ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", HTTP_CATALOG, ids=lambda e: e.name)
 async def test_every_default_rule_decides_the_number_of_requests(
     kind: str, entry: torouter.CatalogEntry
 ) -> None:

@@ -89,6 +89,10 @@ EXPECTED_DEFAULTS: dict[str, tuple[int, Backoff] | None] = {
     "StreamInterrupted": (2, FAST),
     "StreamIdleTimeout": (2, FAST),
     "APIResponseValidationError": None,
+    "OutputError": None,
+    "LengthFinishReasonError": None,
+    "ContentFilterFinishReasonError": None,
+    "OutputValidationError": None,
 }
 
 

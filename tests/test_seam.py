@@ -230,3 +230,88 @@ def test_the_seam_reports_a_call_end_once() -> None:
     seam.end(call_, None)  # type: ignore[arg-type]
     seam.end(call_, None)  # type: ignore[arg-type]
     assert rec.events == [("end", None), ("end", None)]
+
+
+def _sse(*chunks: dict[str, Any], done: bool = True) -> bytes:
+    lines = [f"data: {json.dumps(c)}\n\n" for c in chunks]
+    return ("".join(lines) + ("data: [DONE]\n\n" if done else "")).encode()
+
+
+def _chunk(content: str, finish: str | None = None) -> dict[str, Any]:
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5-mini",
+            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]}
+
+
+class SSEHandler(Handler):
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(200, content=self.body,
+                              headers={"content-type": "text/event-stream"})
+
+
+async def _consume(stream: Any, limit: int | None = None) -> list[Any]:
+    got: list[Any] = []
+    if isinstance(stream, torouter.AsyncStream):
+        async for chunk in stream:
+            got.append(chunk)
+            if limit is not None and len(got) >= limit:
+                break
+        await stream.close()
+    else:
+        for chunk in stream:
+            got.append(chunk)
+            if limit is not None and len(got) >= limit:
+                break
+        stream.close()
+    return got
+
+
+class EndRecorder(Recorder):
+    __slots__ = ("outcomes",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcomes: list[Any] = []
+
+    def end_call(self, call: Any, error: torouter.ToRouterError | None) -> None:
+        super().end_call(call, error)
+        self.outcomes.append(call.stream_outcome)
+
+
+async def test_a_stream_call_ends_when_the_stream_ends_not_when_create_returns(kind: str) -> None:
+    rec = EndRecorder()
+    body = _sse(_chunk("Hel"), _chunk("lo"), _chunk("", "stop"))
+    stream = await call(make(kind, SSEHandler(body), rec), stream=True)
+    assert ("end", None) not in rec.events  # create() returned with the first chunk only
+    got = await _consume(stream)
+    assert len(got) == 3
+    assert rec.events[-1] == ("end", None)
+    (outcome,) = rec.outcomes
+    assert outcome.kind == "completed" and outcome.snapshot.choices[0].message.content == "Hello"
+
+
+async def test_a_stream_closed_early_ends_the_call_once_as_closed(kind: str) -> None:
+    rec = EndRecorder()
+    body = _sse(_chunk("a"), _chunk("b"), _chunk("c"), _chunk("", "stop"))
+    stream = await call(make(kind, SSEHandler(body), rec), stream=True)
+    await _consume(stream, limit=1)
+    if isinstance(stream, torouter.AsyncStream):
+        await stream.close()
+    else:
+        stream.close()
+    assert [e for e in rec.events if e[0] == "end"] == [("end", None)]
+    assert [o.kind for o in rec.outcomes] == ["closed"]
+
+
+async def test_a_stream_cut_short_ends_the_call_with_its_error(kind: str) -> None:
+    rec = EndRecorder()
+    body = _sse(_chunk("a"), done=False)  # no finish reason, no [DONE]: interrupted
+    stream = await call(make(kind, SSEHandler(body), rec), stream=True)
+    with pytest.raises(torouter.StreamInterrupted):
+        await _consume(stream)
+    assert rec.events[-1] == ("end", "StreamInterrupted")
+    assert [o.kind for o in rec.outcomes] == ["error"]

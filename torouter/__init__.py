@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         DEFAULT_MAX_RETRIES,
         DEFAULT_STREAM_IDLE_TIMEOUT,
         DEFAULT_TIMEOUT,
+        ClientOptions,
     )
     from ._budget import RetryBudget
     from ._client import AsyncToRouter, ToRouter
@@ -37,14 +38,18 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         BadRequestError,
         BillingError,
         CatalogEntry,
+        ContentFilterFinishReasonError,
         InsufficientBalance,
         InternalServerError,
         InvalidApiKey,
         InvalidArgumentError,
         KeyDisabled,
         KeyExpired,
+        LengthFinishReasonError,
         NoEligibleChannel,
         NotFoundError,
+        OutputError,
+        OutputValidationError,
         PermissionDeniedError,
         QuotaExhausted,
         RateLimited,
@@ -61,6 +66,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         UserInactive,
         UserNotFound,
     )
+    from ._parsing import pydantic_function_tool
     from ._response import RawResponse
     from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy, RetryRule
     from ._retrying import Attempt
@@ -76,17 +82,20 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
 # from its module on first access (PEP 562 ``__getattr__`` below), then kept in this module.
 _MODULES = {
     "._base_client": "DEFAULT_BASE_URL DEFAULT_DEADLINE DEFAULT_MAX_RETRIES "
-                     "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT",
+                     "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT ClientOptions",
     "._budget": "RetryBudget",
     "._client": "AsyncToRouter ToRouter",
     "._errors": "ERROR_CATALOG AccessDenied APIConnectionError ApiKeyInQueryDeprecated "
                 "ApiKeyRequired APIResponseValidationError APIStatusError APITimeoutError "
                 "AuthenticationError BadRequestError BillingError CatalogEntry "
                 "InsufficientBalance InternalServerError InvalidApiKey InvalidArgumentError "
-                "KeyDisabled KeyExpired NoEligibleChannel NotFoundError PermissionDeniedError "
+                "KeyDisabled KeyExpired LengthFinishReasonError ContentFilterFinishReasonError "
+                "OutputError OutputValidationError NoEligibleChannel NotFoundError "
+                "PermissionDeniedError "
                 "QuotaExhausted RateLimited RateLimitError StreamDecodeError StreamIdleTimeout "
                 "StreamInterrupted SubscriptionInvalid SubscriptionNotFound ToRouterError "
                 "UpstreamTimeout UpstreamUnavailable UsageLimitExceeded UserInactive UserNotFound",
+    "._parsing": "pydantic_function_tool",
     "._response": "RawResponse",
     "._retry": "DEFAULT_RETRY_POLICY Backoff RetryPolicy RetryRule",
     "._retrying": "Attempt",
@@ -95,6 +104,9 @@ _MODULES = {
     "._streaming": "AsyncStream Stream",
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names.split()}
+# Public subpackages reachable as attributes (``torouter.types``, ``torouter.testing``) without
+# importing them first; imported on first access.
+_SUBMODULES = frozenset({"types", "testing", "resources"})
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -121,6 +133,7 @@ __all__ = [
     "BadRequestError",
     "BillingError",
     "CatalogEntry",
+    "ClientOptions",
     "ChatCompletionStream",
     "ChatCompletionStreamManager",
     "InsufficientBalance",
@@ -129,6 +142,10 @@ __all__ = [
     "InvalidArgumentError",
     "KeyDisabled",
     "KeyExpired",
+    "LengthFinishReasonError",
+    "ContentFilterFinishReasonError",
+    "OutputError",
+    "OutputValidationError",
     "NoEligibleChannel",
     "NotFoundError",
     "PermissionDeniedError",
@@ -153,6 +170,7 @@ __all__ = [
     "UserInactive",
     "UserNotFound",
     "__version__",
+    "pydantic_function_tool",
     "types",
 ]
 
@@ -161,15 +179,15 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name stay
 
     def __getattr__(name: str) -> Any:
         """Import a public name on first use (``torouter.ToRouter``, ``from torouter import X``)."""
-        if name == "types":
-            from . import types
+        from importlib import import_module
 
-            return types
+        if name in _SUBMODULES:
+            # import_module, not ``from . import types``: that statement looks the name up on
+            # this package first, which calls this function again (RecursionError).
+            return import_module(f"{__name__}.{name}")  # the import binds it in globals()
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module 'torouter' has no attribute {name!r}")
-        from importlib import import_module
-
         value = getattr(import_module(module, __name__), name)
         globals()[name] = value
         return value

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 import pydantic
 from pydantic import SecretStr
-from typing_extensions import Self
+from typing_extensions import Self, TypedDict, Unpack
 
 from ._budget import RetryBudget
 from ._errors import (
@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "BaseClient",
     "CallContext",
+    "ClientOptions",
     "RequestSpec",
 ]
 
@@ -131,6 +132,26 @@ class RequestSpec(Generic[M]):
                            self.raw, self.headers, self.timeout, params, self.keep_chunks)
 
 
+class ClientOptions(TypedDict, total=False):
+    """What :meth:`ToRouter.with_options` can change: the constructor's keywords except
+    ``http_client`` (a copy shares the connection pool).  A misspelt key is a type error in
+    mypy / pyright and an :class:`InvalidArgumentError` ("did you mean ...") at run time."""
+
+    api_key: str | SecretStr | None
+    base_url: str | httpx.URL | None
+    timeout: float | httpx.Timeout | None
+    max_retries: int | None
+    default_headers: Mapping[str, str] | None
+    retry_policy: RetryPolicy | None
+    deadline: float | None
+    retry_budget: RetryBudget | bool | None
+    on_retry: OnRetry | None
+    stream_idle_timeout: float | None
+
+
+_OPTION_KEYS = frozenset(ClientOptions.__annotations__)
+
+
 def _json_default(value: object) -> object:
     if isinstance(value, pydantic.BaseModel):
         return value.model_dump(mode="json", exclude_none=True)
@@ -140,9 +161,13 @@ def _json_default(value: object) -> object:
 
 
 def dumps(body: Mapping[str, object]) -> bytes:
-    """Serialise a request body; a value JSON cannot hold is an InvalidArgumentError."""
+    """Serialise a request body; a value JSON cannot hold is an InvalidArgumentError.
+
+    ``allow_nan=False``: ``NaN`` and the infinities are not JSON (the gateway could not parse
+    the body), so ``temperature=float("nan")`` fails here, before anything is sent.
+    """
     try:
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                           default=_json_default).encode()
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
@@ -324,10 +349,10 @@ class BaseClient(Generic[HttpT]):
     def _init_resources(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def with_options(self, **overrides: Any) -> Self:
+    def with_options(self, **overrides: Unpack[ClientOptions]) -> Self:
         """A copy with some settings changed, sharing this client's connection pool and budget.
 
-        Accepts the constructor's keywords except ``http_client``.
+        Accepts the constructor's keywords except ``http_client`` (see :class:`ClientOptions`).
         """
         clone: Self = self._derive(overrides)
         return clone
@@ -466,9 +491,16 @@ class BaseClient(Generic[HttpT]):
 
     def _derive(self, overrides: Mapping[str, Any]) -> Any:
         """A copy with ``overrides`` applied that shares the connection pool and budget."""
-        unknown = set(overrides) - set(self._settings()) - {"http_client"}
+        unknown = sorted(set(overrides) - _OPTION_KEYS - {"http_client"})
         if unknown:
-            raise InvalidArgumentError(f"with_options() got unknown options: {sorted(unknown)}")
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(_OPTION_KEYS), n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidArgumentError(
+                f"with_options() got unknown options: {unknown}{guess} "
+                f"(it accepts: {', '.join(sorted(_OPTION_KEYS))})"
+            )
         if "http_client" in overrides:
             raise InvalidArgumentError("with_options() shares the pool; http_client cannot change")
         settings = {**self._settings(), **overrides}
@@ -595,7 +627,9 @@ class BaseClient(Generic[HttpT]):
                 headers = headers.copy()
                 headers.update(call.extra_headers)
             return http.build_request(spec.method, self._base + spec.path, content=spec.body,
-                                      headers=headers, timeout=timeout)
+                                      headers=headers, timeout=timeout,
+                                      extensions=None if self._trace is None
+                                      else {"trace": self._trace})
         except (httpx.HTTPError, UnicodeError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(
                 f"cannot build the request: {type(exc).__name__}: {exc}") from None

@@ -10,6 +10,10 @@ Every failure the SDK reports is a :class:`ToRouterError`.  The tree::
     │       └── StreamIdleTimeout     ... the gateway went silent too long (an APITimeoutError too)
     ├── APIResponseValidationError    a 2xx whose body is not what the endpoint returns
     │   └── StreamDecodeError         a malformed or oversized server-sent event
+    ├── OutputError                   a valid completion that is not the structured output asked
+    │   ├── LengthFinishReasonError   finish_reason "length": cut off before the JSON was whole
+    │   ├── ContentFilterFinishReasonError  finish_reason "content_filter"
+    │   └── OutputValidationError     the content / tool arguments do not fit the pydantic model
     └── APIStatusError                any non-2xx response (and error events inside a stream)
         ├── BadRequestError           400, 413, 422
         │   └── ApiKeyInQueryDeprecated   api_key_in_query_deprecated
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ._retrying import Attempt
+    from .types.chat import ChatCompletion, ChatCompletionChunk, CompletionUsage
 
 __all__ = [
     "ERROR_CATALOG",
@@ -78,6 +83,10 @@ __all__ = [
     "InvalidArgumentError",
     "KeyDisabled",
     "KeyExpired",
+    "LengthFinishReasonError",
+    "ContentFilterFinishReasonError",
+    "OutputError",
+    "OutputValidationError",
     "NoEligibleChannel",
     "NotFoundError",
     "PermissionDeniedError",
@@ -112,7 +121,10 @@ class ToRouterError(Exception):
     """
 
     #: What this kind of failure means and what to do (class defaults, from ERROR_CATALOG).
-    default_hint: ClassVar[str | None] = None
+    #: Every class has one, so ``err.hint`` is always a ``str``.
+    default_hint: ClassVar[str] = (
+        "Read the message; `torouter explain <ErrorClass>` describes every error class."
+    )
     default_doc_url: ClassVar[str | None] = None
 
     message: str
@@ -150,8 +162,8 @@ class ToRouterError(Exception):
         self._doc_url = doc_url
 
     @property
-    def hint(self) -> str | None:
-        """What the user should do about this error."""
+    def hint(self) -> str:
+        """What the user should do about this error (never empty)."""
         return self._hint if self._hint is not None else self.default_hint
 
     @property
@@ -248,7 +260,7 @@ class StreamInterrupted(APIConnectionError):
         "complete answer."
     )
 
-    chunks: list[Any]
+    chunks: list[ChatCompletionChunk]
     partial: Any
 
     def __init__(self, message: str, *, chunks: Sequence[Any] = (), partial: Any = None,
@@ -283,6 +295,70 @@ class APIResponseValidationError(ToRouterError):
 
 class StreamDecodeError(APIResponseValidationError):
     """A server-sent event that is malformed, not JSON, or larger than the decoder's limit."""
+
+
+# --- structured outputs --------------------------------------------------------------------
+
+
+class OutputError(ToRouterError):
+    """The call succeeded, but its completion is not the structured output that was asked for.
+
+    ``completion`` is the whole :class:`~torouter.types.ChatCompletion` (nothing is lost) and
+    ``usage`` its token usage (billed all the same).  Raised by ``chat.completions.parse``;
+    never retried by the default policy (resending the same request usually fails the same way).
+    """
+
+    default_hint = (
+        "The completion is in err.completion and its usage in err.usage; adjust the prompt, "
+        "the model or max_completion_tokens and resend."
+    )
+    default_doc_url = f"{DOCS}/troubleshooting/errors"
+
+    completion: ChatCompletion | None
+    usage: CompletionUsage | None
+
+    def __init__(self, message: str, *, completion: ChatCompletion | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.completion = completion
+        self.usage = None if completion is None else completion.usage
+        if self.request_id is None:
+            self.request_id = getattr(completion, "request_id", None)
+
+
+class LengthFinishReasonError(OutputError):
+    """Generation stopped at the token limit (``finish_reason == "length"``), so the JSON is
+    incomplete."""
+
+    default_hint = (
+        "Raise max_completion_tokens (reasoning models spend tokens before answering) or ask "
+        "for a smaller object; err.completion and err.usage hold what came back."
+    )
+
+
+class ContentFilterFinishReasonError(OutputError):
+    """The provider's content filter stopped generation (``finish_reason == "content_filter"``)."""
+
+    default_hint = "Rephrase the request; the provider's content filter stopped the answer."
+
+
+class OutputValidationError(OutputError):
+    """The content (or a tool call's arguments) is not valid JSON for the requested model.
+
+    ``raw`` is the text that failed (the API key masked, should a model echo it); the pydantic
+    ``ValidationError`` is the ``__cause__``.
+    """
+
+    default_hint = (
+        "Use a model that supports strict structured outputs, or loosen the pydantic model; the "
+        "text is in err.raw and the pydantic error in err.__cause__."
+    )
+
+    raw: str
+
+    def __init__(self, message: str, *, raw: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.raw = raw
 
 
 # --- status errors -------------------------------------------------------------------------
@@ -511,7 +587,7 @@ class CatalogEntry:
         return self.cls.__name__
 
     @property
-    def hint(self) -> str | None:
+    def hint(self) -> str:
         return self.cls.default_hint
 
     @property
@@ -564,6 +640,10 @@ ERROR_CATALOG: tuple[CatalogEntry, ...] = (
     _e(StreamInterrupted, [], [], "a stream stopped before [DONE]"),
     _e(StreamIdleTimeout, [], [], "a stream went silent too long"),
     _e(APIResponseValidationError, [], [], "a 2xx with an unexpected body"),
+    _e(OutputError, [], [], "parse(): the answer is not the structured output asked for"),
+    _e(LengthFinishReasonError, [], [], "parse(): the answer hit the token limit"),
+    _e(ContentFilterFinishReasonError, [], [], "parse(): the content filter stopped the answer"),
+    _e(OutputValidationError, [], [], "parse(): the answer does not fit the pydantic model"),
 )
 
 # Codes are matched case-insensitively; gateway codes win over generic upstream ones.

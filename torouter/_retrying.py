@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from ._base_client import RequestSpec
     from ._seam import Seam
+    from ._streaming import StreamOutcome
 
 __all__ = ["Attempt", "CallRetryState", "OnRetry", "retries_first_failure"]
 
@@ -92,6 +93,7 @@ class CallRetryState:
         "spent",
         "start",
         "stop_reason",
+        "stream_outcome",
     )
 
     def __init__(
@@ -129,6 +131,7 @@ class CallRetryState:
         self.result: Any = None
         self.error: ToRouterError | None = None
         self.ended = False
+        self.stream_outcome: StreamOutcome | None = None
 
     # -- per attempt ---------------------------------------------------------------------
 
@@ -216,10 +219,12 @@ class CallRetryState:
                 self.seam.end(self, None)
         return result
 
-    def _stream_ended(self, error: ToRouterError | None) -> None:
-        self.error = error
+    def _stream_ended(self, outcome: StreamOutcome) -> None:
+        """The stream this call returned ended (``outcome.kind``: completed, error, closed)."""
+        self.stream_outcome = outcome
+        self.error = outcome.error
         if self.seam is not None:
-            self.seam.end(self, error)
+            self.seam.end(self, outcome.error)
 
     def next_spec(self, error: ToRouterError) -> RequestSpec[Any] | None:
         """After the call's retries for one model ended in ``error``: the request to continue

@@ -366,11 +366,22 @@ class _StreamState(Generic[T]):
         if self._ended:
             return
         self._ended = True
-        callback = self.on_end
-        if callback is None:
-            return
+        if self.on_end is not None:
+            self._report(self.on_end)
+
+    def set_on_end(self, callback: Callable[[StreamOutcome], None]) -> None:
+        """Set ``on_end``; a stream that has already ended reports to it at once."""
+        if self._ended:
+            self._report(callback)
+        else:
+            self.on_end = callback
+
+    def _report(self, callback: Callable[[StreamOutcome], None]) -> None:
+        # "closed" wins over a [DONE] already read: the caller stopped before taking every
+        # chunk (a body that arrived whole in one read is still "closed" if they broke out).
         kind: Literal["completed", "error", "closed"] = (
-            "error" if self.error is not None else "completed" if self.done else "closed"
+            "error" if self.error is not None
+            else "completed" if self.done and not self.closed else "closed"
         )
         try:
             callback(StreamOutcome(kind, self.error, self.snapshot(), self.first_chunk_at,
@@ -652,6 +663,10 @@ class _StreamBase(Generic[T]):
         """The completion received so far, joined from every chunk delivered (a new
         ``ChatCompletion`` on each access)."""
         return self._state.snapshot()
+
+    def _set_end_hook(self, callback: Callable[[StreamOutcome], None]) -> None:
+        """The seam's hook: ``callback(outcome)`` once, when the stream ends."""
+        self._state.set_on_end(callback)
 
     def _cut(self) -> None:
         """Wake a reader blocked in another thread or task: shut the socket down."""

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+import pydantic
 from typing_extensions import Unpack
 
 from .._errors import InvalidArgumentError
+from .._parsing import parse_chat_completion, response_format_param
 from .._response import RawResponse
 from .._stream_helper import AsyncChatCompletionStreamManager, ChatCompletionStreamManager
 from .._streaming import AsyncStream, Stream
 from ..types.chat import ChatCompletion, ChatCompletionChunk
-from ..types.chat_params import COMPLETION_CREATE_PARAM_NAMES, CompletionCreateParams
+from ..types.chat_params import (
+    COMPLETION_CREATE_PARAM_NAMES,
+    CompletionCreateParams,
+    CompletionParseParams,
+)
+from ..types.parsed import ParsedChatCompletion
 from ._common import RequestOptions, build_spec
 
 if TYPE_CHECKING:
@@ -25,6 +32,7 @@ __all__ = [
     "AsyncCompletionsWithRawResponse",
     "Chat",
     "ChatCreateArgs",
+    "ChatParseArgs",
     "Completions",
     "CompletionsWithRawResponse",
 ]
@@ -38,7 +46,33 @@ class ChatCreateArgs(CompletionCreateParams, RequestOptions, total=False):
     keep_chunks: bool
 
 
+class ChatParseArgs(CompletionParseParams, RequestOptions, total=False):
+    """Keyword arguments of ``chat.completions.parse`` besides ``response_format``."""
+
+
+ResponseFormatT = TypeVar("ResponseFormatT", bound=pydantic.BaseModel)
+
 _REQUIRED = ("model", "messages")
+
+
+def _parse_spec(params: Any, response_format: Any) -> tuple[RequestSpec[Any], Any]:
+    """The request of ``parse`` (never a stream) and the tools to parse the answer with."""
+    if "stream" in params:
+        raise InvalidArgumentError(
+            "parse() returns a whole completion; it takes no stream= argument"
+        )
+    params = dict(params)
+    if params.get("tools") is not None:
+        params["tools"] = list(params["tools"])  # read twice: sent, then used to parse
+    if response_format is not None:
+        if not (isinstance(response_format, type)
+                and issubclass(response_format, pydantic.BaseModel)):
+            raise InvalidArgumentError(
+                "parse() needs response_format=<a pydantic model class>; send a dict "
+                "response_format with create()"
+            )
+        params["response_format"] = response_format_param(response_format)
+    return _spec(False, params, raw=False), params.get("tools")
 
 
 def _spec(stream: bool, params: Any, raw: bool) -> RequestSpec[Any]:
@@ -122,15 +156,46 @@ class Completions:
         """The same method, returning a :class:`RawResponse` with headers and status."""
         return CompletionsWithRawResponse(self._client)
 
+    @overload
+    def parse(self, *, response_format: type[ResponseFormatT],
+              **params: Unpack[ChatParseArgs]) -> ParsedChatCompletion[ResponseFormatT]: ...
+    @overload
+    def parse(self, **params: Unpack[ChatParseArgs]) -> ParsedChatCompletion[None]: ...
+    def parse(self, *, response_format: type[ResponseFormatT] | None = None,
+              **params: Unpack[ChatParseArgs]) -> ParsedChatCompletion[Any]:
+        """Structured outputs: a completion whose ``choices[i].message.parsed`` is a
+        ``response_format`` instance.
+
+        Sends ``response_format`` as a strict JSON Schema; tools made with
+        :func:`torouter.pydantic_function_tool` get ``function.parsed_arguments``.  A refusal
+        leaves ``parsed`` ``None`` (see ``message.refusal``).  Raises an
+        :class:`~torouter.OutputError` (``LengthFinishReasonError``,
+        ``ContentFilterFinishReasonError``, ``OutputValidationError``) carrying the completion.
+        """
+        spec, tools = _parse_spec(params, response_format)
+        # the completion is never bound to a local here (see parse_chat_completion)
+        return parse_chat_completion(self._client._request(spec), response_format=response_format,
+                                     tools=tools, redact=(self._client.api_key.get_secret_value(),))
+
 
 class CompletionsWithRawResponse:
     def __init__(self, client: ToRouter) -> None:
         self._client = client
 
-    def create(self, *, stream: bool = False, **params: Unpack[ChatCreateArgs]) -> RawResponse[Any]:
+    @overload
+    def create(self, *, stream: Literal[False] = False,
+               **params: Unpack[ChatCreateArgs]) -> RawResponse[ChatCompletion]: ...
+    @overload
+    def create(self, *, stream: Literal[True],
+               **params: Unpack[ChatCreateArgs]) -> RawResponse[Stream[ChatCompletionChunk]]: ...
+    @overload
+    def create(self, *, stream: bool, **params: Unpack[ChatCreateArgs]
+               ) -> RawResponse[ChatCompletion] | RawResponse[Stream[ChatCompletionChunk]]: ...
+    def create(self, *, stream: bool = False, **params: Unpack[ChatCreateArgs]
+               ) -> RawResponse[ChatCompletion] | RawResponse[Stream[ChatCompletionChunk]]:
         """Like ``create``; ``.parse()`` gives the ChatCompletion (or the Stream)."""
-        result: RawResponse[Any] = self._client._request(_spec(stream, params, raw=True))
-        return result
+        result: Any = self._client._request(_spec(stream, params, raw=True))
+        return result  # type: ignore[no-any-return]
 
 
 class AsyncCompletions:
@@ -164,16 +229,40 @@ class AsyncCompletions:
     def with_raw_response(self) -> AsyncCompletionsWithRawResponse:
         return AsyncCompletionsWithRawResponse(self._client)
 
+    @overload
+    async def parse(self, *, response_format: type[ResponseFormatT],
+                    **params: Unpack[ChatParseArgs]) -> ParsedChatCompletion[ResponseFormatT]: ...
+    @overload
+    async def parse(self, **params: Unpack[ChatParseArgs]) -> ParsedChatCompletion[None]: ...
+    async def parse(self, *, response_format: type[ResponseFormatT] | None = None,
+                    **params: Unpack[ChatParseArgs]) -> ParsedChatCompletion[Any]:
+        """Structured outputs (see the sync ``parse``)."""
+        spec, tools = _parse_spec(params, response_format)
+        return parse_chat_completion(await self._client._request(spec),
+                                     response_format=response_format, tools=tools,
+                                     redact=(self._client.api_key.get_secret_value(),))
+
 
 class AsyncCompletionsWithRawResponse:
     def __init__(self, client: AsyncToRouter) -> None:
         self._client = client
 
-    def create(self, *, stream: bool = False,
-               **params: Unpack[ChatCreateArgs]) -> Awaitable[RawResponse[Any]]:
+    @overload
+    def create(self, *, stream: Literal[False] = False,
+               **params: Unpack[ChatCreateArgs]) -> Awaitable[RawResponse[ChatCompletion]]: ...
+    @overload
+    def create(self, *, stream: Literal[True], **params: Unpack[ChatCreateArgs]
+               ) -> Awaitable[RawResponse[AsyncStream[ChatCompletionChunk]]]: ...
+    @overload
+    def create(self, *, stream: bool, **params: Unpack[ChatCreateArgs]
+               ) -> Awaitable[RawResponse[ChatCompletion]
+                              | RawResponse[AsyncStream[ChatCompletionChunk]]]: ...
+    def create(self, *, stream: bool = False, **params: Unpack[ChatCreateArgs]
+               ) -> Awaitable[RawResponse[ChatCompletion]
+                              | RawResponse[AsyncStream[ChatCompletionChunk]]]:
         """Like ``create``; ``.parse()`` gives the ChatCompletion (or the AsyncStream)."""
-        result: Awaitable[RawResponse[Any]] = self._client._request(_spec(stream, params, raw=True))
-        return result
+        result: Any = self._client._request(_spec(stream, params, raw=True))
+        return result  # type: ignore[no-any-return]
 
 
 class Chat:

@@ -73,6 +73,8 @@ class AsyncEmbeddingsWithRawResponse:
     def __init__(self, client: AsyncToRouter) -> None:
         self._client = client
 
-    def create(self, **params: Unpack[EmbeddingCreateArgs]) -> Awaitable[RawResponse[Any]]:
-        result: Awaitable[RawResponse[Any]] = self._client._request(_spec(params, True))
+    def create(self, **params: Unpack[EmbeddingCreateArgs]
+               ) -> Awaitable[RawResponse[CreateEmbeddingResponse]]:
+        result: Awaitable[RawResponse[CreateEmbeddingResponse]] = self._client._request(
+            _spec(params, True))
         return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from typing_extensions import Unpack
 
@@ -68,8 +68,8 @@ class AsyncModelsWithRawResponse:
     def __init__(self, client: AsyncToRouter) -> None:
         self._client = client
 
-    def list(self, **options: Unpack[RequestOptions]) -> Awaitable[RawResponse[Any]]:
+    def list(self, **options: Unpack[RequestOptions]) -> Awaitable[RawResponse[ModelList]]:
         spec = build_spec("GET", "/models", ModelList, options, allowed=_NONE, required=(),
                           raw=True)
-        result: Awaitable[RawResponse[Any]] = self._client._request(spec)
+        result: Awaitable[RawResponse[ModelList]] = self._client._request(spec)
         return result

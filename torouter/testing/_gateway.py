@@ -21,6 +21,7 @@ from . import _sse_writer as w
 from ._clock import Clock
 from ._errors import RATE_LIMIT, Dialect, ErrorShape, error_body, status_for
 from ._keys import Account, KeyRing, KeyState, Rejection, mask_key, model_allowed, seeded_hex
+from ._schema import structured_reply
 from ._upstream import Outcome, Upstream, fails_over
 from ._wire import (
     CatalogModel,
@@ -510,24 +511,33 @@ class FakeGateway(KeyRing):
         self.charge(ks, acct, entry.price_usd)
         if route == "embeddings":
             inp = body["input"]
-            texts = (
-                [inp]
-                if isinstance(inp, str)
-                else [x if isinstance(x, str) else json.dumps(x) for x in inp]
-            )
+            # A string, a list of strings, ONE token array ([1, 2, 3] is one input, as in
+            # OpenAI's API), or a list of token arrays: one vector per input.
+            if isinstance(inp, str) or all(
+                isinstance(x, int) and not isinstance(x, bool) for x in inp
+            ):
+                inp = [inp]
+            texts = [x if isinstance(x, str) else json.dumps(x) for x in inp]
             dims = body.get("dimensions")
             dims = dims if isinstance(dims, int) and 0 < dims <= 4096 else self.embedding_dimensions
             fmt = "base64" if body.get("encoding_format") == "base64" else "float"
             data = w.embedding_response(self.seed, model, texts, dims, fmt)
             return Reply(200, [("content-type", "application/json")], data)
         messages: list[dict[str, Any]] = body["messages"]
-        text = o.text if o.text is not None else self._reply_text(messages)
+        tool_calls: list[dict[str, Any]] | None = None
+        if o.text is not None:  # a scripted answer is sent as it is
+            text: str = o.text
+        else:  # honour response_format and tools (see _schema.structured_reply)
+            content, tool_calls = structured_reply(
+                body, self._reply_text(messages), "call_" + self._hex("call", n, 24))
+            text = content or ""
         reasoning = self.reasoning_text if model.endswith("-thinking") else None
         prompt_tokens = sum(w.count_tokens(_text_of(m.get("content"))) for m in messages)
         cid = "chatcmpl-" + self._hex("cmpl", n, 24)
         created = int(self.clock())
         if not ctx.stream:
-            data = w.chat_completion(cid, created, model, text, reasoning, prompt_tokens)
+            data = w.chat_completion(cid, created, model, text, reasoning, prompt_tokens,
+                                     tool_calls=tool_calls)
             return Reply(200, [("content-type", "application/json")], data)
         opts = body.get("stream_options")
         include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
@@ -540,6 +550,7 @@ class FakeGateway(KeyRing):
             prompt_tokens,
             pieces=self.stream_chunks,
             include_usage=include_usage,
+            tool_calls=tool_calls,
         )
         reply = Reply(
             200,

@@ -66,10 +66,23 @@ def _usage(prompt: int, completion: int, reasoning: int) -> dict[str, Any]:
 
 
 def chat_completion(
-    cid: str, created: int, model: str, content: str, reasoning: str | None, prompt_tokens: int
+    cid: str,
+    created: int,
+    model: str,
+    content: str,
+    reasoning: str | None,
+    prompt_tokens: int,
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """A non-streaming ``chat.completion`` object."""
+    """A non-streaming ``chat.completion`` object (a tool-call answer when ``tool_calls``)."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
+    finish = "stop"
+    if tool_calls:
+        message["content"] = None
+        message["tool_calls"] = tool_calls
+        finish = "tool_calls"
+        content = " ".join(c["function"]["arguments"] for c in tool_calls)
     if reasoning:
         message["reasoning_content"] = reasoning
     return _dumps(
@@ -78,7 +91,7 @@ def chat_completion(
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": _usage(prompt_tokens, count_tokens(content), count_tokens(reasoning or "")),
         }
     )
@@ -94,6 +107,7 @@ def chat_chunks(
     *,
     pieces: int | None,
     include_usage: bool,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> list[bytes]:
     """Every SSE event of a chat stream, ``data: [DONE]`` included (§1.8).
 
@@ -116,8 +130,15 @@ def chat_chunks(
 
     events = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"reasoning_content": p}) for p in split_text(reasoning or "", pieces)]
-    events += [chunk({"content": p}) for p in split_text(content, pieces)]
-    events.append(chunk({}, "stop"))
+    if tool_calls:  # each call whole in one delta, then finish_reason "tool_calls"
+        events += [
+            chunk({"tool_calls": [{"index": i, **call}]}) for i, call in enumerate(tool_calls)
+        ]
+        content = " ".join(c["function"]["arguments"] for c in tool_calls)
+        events.append(chunk({}, "tool_calls"))
+    else:
+        events += [chunk({"content": p}) for p in split_text(content, pieces)]
+        events.append(chunk({}, "stop"))
     if include_usage:
         usage = _usage(prompt_tokens, count_tokens(content), count_tokens(reasoning or ""))
         events.append(sse({**base, "choices": [], "usage": usage}))

@@ -3,11 +3,21 @@
 Response models (pydantic, lenient, unknown fields kept; all subclass :class:`BaseModel`):
 
 * chat completions: ``ChatCompletion``, ``Choice``, ``ChatCompletionMessage``,
-  ``ChatCompletionMessageToolCall``, ``Function``, ``ChoiceLogprobs``,
-  ``ChatCompletionTokenLogprob``, ``TopLogprob``
+  ``ChoiceLogprobs``, ``ChatCompletionTokenLogprob``, ``TopLogprob``, ``ChatCompletionAudio``,
+  ``FunctionCall``, ``ChatCompletionModeration`` (``ModerationOutcome`` = ``ModerationResults``
+  | ``ModerationError`` | ``UnknownModeration``; ``ModerationResultBody``)
+* tool calls: ``ChatCompletionMessageToolCallUnion`` = ``ChatCompletionMessageFunctionToolCall``
+  (alias ``ChatCompletionMessageToolCall``, with ``Function``) |
+  ``ChatCompletionMessageCustomToolCall`` (with ``Custom``) |
+  ``ChatCompletionMessageUnknownToolCall`` (a type newer than this SDK, fields kept)
+* annotations: ``Annotation`` = ``AnnotationURLCitation`` (with ``URLCitation``) |
+  ``UnknownAnnotation``
 * usage: ``CompletionUsage``, ``CompletionTokensDetails``, ``PromptTokensDetails``
 * streaming: ``ChatCompletionChunk``, ``ChunkChoice``, ``ChoiceDelta``, ``ChoiceDeltaToolCall``,
-  ``ChoiceDeltaToolCallFunction``
+  ``ChoiceDeltaToolCallFunction``, ``ChoiceDeltaFunctionCall``
+* structured outputs (``chat.completions.parse``): ``ParsedChatCompletion[T]``,
+  ``ParsedChoice[T]``, ``ParsedChatCompletionMessage[T]`` (``.parsed: T | None``),
+  ``ParsedToolCallUnion``, ``ParsedFunctionToolCall``, ``ParsedFunction`` (``.parsed_arguments``)
 * stream helper events (frozen dataclasses with a literal ``type``): ``ChunkEvent``,
   ``ContentDeltaEvent``, ``ContentDoneEvent``, ``ReasoningDeltaEvent``, ``RefusalDeltaEvent``,
   ``RefusalDoneEvent``, ``ToolCallArgumentsDeltaEvent``, ``ToolCallArgumentsDoneEvent``; their
@@ -17,7 +27,8 @@ Response models (pydantic, lenient, unknown fields kept; all subclass :class:`Ba
 
 Request parameters (``TypedDict``\\ s and aliases, plain dicts at runtime):
 
-* ``CompletionCreateParams``, ``EmbeddingCreateParams`` and their key sets
+* ``CompletionCreateParams`` (``CompletionParseParams``: the same without
+  ``response_format``), ``EmbeddingCreateParams`` and their key sets
   ``COMPLETION_CREATE_PARAM_NAMES``, ``EMBEDDING_CREATE_PARAM_NAMES``
 * messages: ``ChatCompletionMessageParam`` = ``ChatCompletionSystemMessageParam`` |
   ``ChatCompletionDeveloperMessageParam`` | ``ChatCompletionUserMessageParam`` |
@@ -40,22 +51,40 @@ Request parameters (``TypedDict``\\ s and aliases, plain dicts at runtime):
 
 from ._base import BaseModel
 from .chat import (
+    Annotation,
+    AnnotationURLCitation,
     ChatCompletion,
+    ChatCompletionAudio,
     ChatCompletionChunk,
     ChatCompletionMessage,
+    ChatCompletionMessageCustomToolCall,
+    ChatCompletionMessageFunctionToolCall,
     ChatCompletionMessageToolCall,
+    ChatCompletionMessageToolCallUnion,
+    ChatCompletionMessageUnknownToolCall,
+    ChatCompletionModeration,
     ChatCompletionTokenLogprob,
     Choice,
     ChoiceDelta,
+    ChoiceDeltaFunctionCall,
     ChoiceDeltaToolCall,
     ChoiceDeltaToolCallFunction,
     ChoiceLogprobs,
     ChunkChoice,
     CompletionTokensDetails,
     CompletionUsage,
+    Custom,
     Function,
+    FunctionCall,
+    ModerationError,
+    ModerationOutcome,
+    ModerationResultBody,
+    ModerationResults,
     PromptTokensDetails,
     TopLogprob,
+    UnknownAnnotation,
+    UnknownModeration,
+    URLCitation,
 )
 from .chat_params import (
     COMPLETION_CREATE_PARAM_NAMES,
@@ -84,6 +113,7 @@ from .chat_params import (
     ChatCompletionToolParam,
     ChatCompletionUserMessageParam,
     CompletionCreateParams,
+    CompletionParseParams,
     EmbeddingCreateParams,
     FileContentParam,
     FunctionCallParam,
@@ -109,6 +139,14 @@ from .embedding import (
 from .model import (
     Model,
     ModelList,
+)
+from .parsed import (
+    ParsedChatCompletion,
+    ParsedChatCompletionMessage,
+    ParsedChoice,
+    ParsedFunction,
+    ParsedFunctionToolCall,
+    ParsedToolCallUnion,
 )
 from .stream_events import (
     ChatCompletionStreamEvent,
@@ -165,6 +203,7 @@ __all__ = [
     "ChatCompletionToolParam",
     "ChatCompletionUserMessageParam",
     "CompletionCreateParams",
+    "CompletionParseParams",
     "EMBEDDING_CREATE_PARAM_NAMES",
     "EmbeddingCreateParams",
     "FileContentParam",
@@ -196,4 +235,28 @@ __all__ = [
     "CreateEmbeddingResponse",
     "Embedding",
     "EmbeddingUsage",
+    "Annotation",
+    "AnnotationURLCitation",
+    "ChatCompletionAudio",
+    "ChatCompletionMessageCustomToolCall",
+    "ChatCompletionMessageFunctionToolCall",
+    "ChatCompletionMessageToolCallUnion",
+    "ChatCompletionMessageUnknownToolCall",
+    "ChatCompletionModeration",
+    "ChoiceDeltaFunctionCall",
+    "Custom",
+    "FunctionCall",
+    "ModerationError",
+    "ModerationOutcome",
+    "ModerationResultBody",
+    "ModerationResults",
+    "URLCitation",
+    "UnknownAnnotation",
+    "UnknownModeration",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
+    "ParsedFunction",
+    "ParsedFunctionToolCall",
+    "ParsedToolCallUnion",
 ]

@@ -45,6 +45,7 @@ __all__ = [
     "ChatCompletionToolParam",
     "ChatCompletionUserMessageParam",
     "CompletionCreateParams",
+    "CompletionParseParams",
     "EmbeddingCreateParams",
     "FileContentParam",
     "FunctionCallParam",
@@ -426,8 +427,9 @@ upstreams may differ)."""
 # --------------------------------------------------------------------------- create params
 
 
-class CompletionCreateParams(TypedDict, total=False):
-    """Body parameters of ``POST /chat/completions`` (without ``stream``)."""
+class CompletionParseParams(TypedDict, total=False):
+    """Body parameters of ``chat.completions.parse``: those of :class:`CompletionCreateParams`
+    except ``response_format``, which ``parse`` takes as a pydantic model class."""
 
     model: Required[str]
     """Model id, e.g. ``"openai/gpt-4o"`` or a gateway alias."""
@@ -462,8 +464,6 @@ class CompletionCreateParams(TypedDict, total=False):
     reasoning_effort: ReasoningEffort | None
     """How hard a reasoning model thinks: ``"minimal"``, ``"low"``, ``"medium"``, ``"high"``
     (any string is passed through)."""
-    response_format: ResponseFormat
-    """Output format: text, JSON mode or a JSON Schema (structured outputs)."""
     safety_identifier: str | None
     """Stable, hashed end-user id for abuse detection (successor of ``user``)."""
     seed: int | None
@@ -492,6 +492,14 @@ class CompletionCreateParams(TypedDict, total=False):
     """How verbose the answer should be."""
     web_search_options: WebSearchOptionsParam
     """Web search settings for search-enabled models."""
+
+
+class CompletionCreateParams(CompletionParseParams, total=False):
+    """Body parameters of ``POST /chat/completions`` (without ``stream``)."""
+
+    response_format: ResponseFormat
+    """Output format: text, JSON mode or a JSON Schema (structured outputs; see also
+    ``chat.completions.parse``, which builds it from a pydantic model)."""
 
 
 class EmbeddingCreateParams(TypedDict, total=False):
