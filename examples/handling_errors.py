@@ -53,9 +53,9 @@ def main() -> None:
         gateway = FakeGateway(dialect=dialect)
         fast = torouter.Backoff(initial=0.01, maximum=0.02)
         policy = torouter.RetryPolicy(backoff=fast).with_rule(torouter.RateLimited, backoff=fast)
-        with gateway.serve() as server:
-            base = torouter.ToRouter(api_key=gateway.add_key(), base_url=server.base_url,
-                                     retry_policy=policy)
+        with gateway.serve() as server, torouter.ToRouter(
+            api_key=gateway.add_key(), base_url=server.base_url, retry_policy=policy
+        ) as base:  # closing base closes the pool its with_options() copies share
 
             def client(base: torouter.ToRouter = base, gateway: FakeGateway = gateway,
                        **limits: Any) -> torouter.ToRouter:
@@ -85,17 +85,17 @@ def main() -> None:
     gateway = FakeGateway()
     with gateway.serve() as server:
         key = gateway.add_key(expires_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
-        expired = torouter.ToRouter(api_key=key, base_url=server.base_url)
-        try:
-            expired.models.list()
-        except torouter.ToRouterError as err:
-            print("== the attributes of one error ==")
-            for name in ("status_code", "code", "message", "request_id", "retryable",
-                         "retry_after", "hint", "doc_url"):
-                print(f"  err.{name:<12} = {getattr(err, name)!r}")
-            print(f"  isinstance(err, torouter.AuthenticationError) = "
-                  f"{isinstance(err, torouter.AuthenticationError)}")
-    # The same catalog feeds the README table and `torouter explain`:
+        with torouter.ToRouter(api_key=key, base_url=server.base_url) as expired:
+            try:
+                expired.models.list()
+            except torouter.ToRouterError as err:
+                print("== the attributes of one error ==")
+                for name in ("status_code", "code", "message", "request_id", "retryable",
+                             "retry_after", "hint", "doc_url"):
+                    print(f"  err.{name:<12} = {getattr(err, name)!r}")
+                print(f"  isinstance(err, torouter.AuthenticationError) = "
+                      f"{isinstance(err, torouter.AuthenticationError)}")
+    # The same catalog feeds the docs' error table and `torouter explain`:
     entry = next(e for e in torouter.ERROR_CATALOG if e.cls is torouter.KeyExpired)
     print(f"  catalog: {entry.name}: codes={entry.codes} statuses={entry.statuses}")
 

@@ -4,9 +4,10 @@
 
 Without TOROUTER_API_KEY it starts the fake ToRouter gateway that ships with torouter
 (torouter.testing.FakeGateway) on a real 127.0.0.1 socket: no key and no network needed.
-With TOROUTER_API_KEY set it talks to the real gateway (TOROUTER_BASE_URL if set), runs only
-the chat and the stream, and exits non-zero with the typed error if they fail: it never falls
-back to the fake gateway.
+With TOROUTER_API_KEY set it talks to the gateway it is given (TOROUTER_BASE_URL, else the real
+ToRouter gateway) and says which one, runs only the chat and the stream (the failure demos need
+the built-in fake gateway, which can be scripted), and exits non-zero with the typed error if they
+fail: it never falls back to the fake gateway.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def heading(title: str) -> None:
 
 
 def masked(key: str) -> str:
-    """Never print a key: show its prefix and last four characters only."""
-    return f"{key[:3]}...{key[-4:]}" if len(key) >= 12 else "..."
+    """Never print a key: its prefix and last four characters only, as the SDK writes it."""
+    return f"{key[:3]}…{key[-4:]}" if len(key) >= 12 else f"{key[:3]}…"
 
 
 def show_error(err: torouter.ToRouterError) -> None:
@@ -67,8 +68,13 @@ def stream(client: torouter.ToRouter) -> None:
 
 def real_gateway(key: str) -> int:
     base_url = os.environ.get("TOROUTER_BASE_URL") or torouter.DEFAULT_BASE_URL
-    print(f"TOROUTER_API_KEY is set: using the REAL ToRouter gateway at {base_url} "
-          f"with key {masked(key)} (model {MODEL}).")
+    if base_url.rstrip("/") in (torouter.DEFAULT_BASE_URL, "https://portal.torouter.ai/api/v1"):
+        where = f"the REAL ToRouter gateway at {base_url}"
+    else:
+        where = f"the gateway at {base_url} (from TOROUTER_BASE_URL, not the real ToRouter one)"
+    print(f"TOROUTER_API_KEY is set: using {where} with key {masked(key)} (model {MODEL}).")
+    print("Running the chat and the stream; the failure demos need the built-in fake gateway "
+          "(unset TOROUTER_API_KEY to see them).")
     try:
         with torouter.ToRouter(on_retry=on_retry) as client:
             chat(client)

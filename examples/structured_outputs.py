@@ -121,8 +121,11 @@ def failures(client: torouter.ToRouter, gateway: object) -> None:
 
 def real_gateway() -> int:
     base_url = os.environ.get("TOROUTER_BASE_URL") or torouter.DEFAULT_BASE_URL
-    print(f"TOROUTER_API_KEY is set: using the REAL ToRouter gateway at {base_url} "
-          f"(model {MODEL}).")
+    if base_url.rstrip("/") in (torouter.DEFAULT_BASE_URL, "https://portal.torouter.ai/api/v1"):
+        where = f"the REAL ToRouter gateway at {base_url}"
+    else:  # a local or staging URL is not the real gateway: say which one it is
+        where = f"the gateway at {base_url} (from TOROUTER_BASE_URL, not the real ToRouter one)"
+    print(f"TOROUTER_API_KEY is set: using {where} (model {MODEL}).")
     try:
         with torouter.ToRouter() as client:
             parse_into_a_model(client)

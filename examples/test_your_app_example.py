@@ -1,5 +1,6 @@
 """Testing your own application's torouter code: no key, no network.
 
+    pip install "torouter[testing]"      # pytest, respx and anyio
     pytest examples/test_your_app_example.py
 
 Installing torouter installs its pytest plugin, so these fixtures need no import:

@@ -1,21 +1,36 @@
-"""Regenerate the generated tables in README.md from the SDK's own tables.
+"""Regenerate the generated parts of README.md and docs/*.md from the SDK's own tables.
 
-    python scripts/readme_tables.py          # rewrite README.md in place
-    python scripts/readme_tables.py --check  # exit 1 if README.md is out of date
+    python scripts/readme_tables.py          # rewrite the files in place
+    python scripts/readme_tables.py --check  # exit 1 if any file is out of date
 
-The error table comes from ``torouter.ERROR_CATALOG`` (the same rows ``torouter explain`` shows)
-and the retry table from ``torouter.DEFAULT_RETRY_POLICY``: one source of truth.
+Each generated part sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` in any of
+those files (so a new docs page can show a table by adding the two markers):
+
+* ``errors``  -- the error catalog, from ``torouter.ERROR_CATALOG`` (the rows ``torouter explain``
+  shows);
+* ``tree``    -- the exception tree, from the public classes themselves (a new class appears here
+  once ``torouter.__all__`` exports it);
+* ``retries`` -- the retry table, from ``torouter.DEFAULT_RETRY_POLICY`` through the same
+  ``retry_summary`` that ``torouter explain`` prints;
+* ``fake-gateway-help`` -- ``python -m torouter.testing --help``;
+* ``testing-example``   -- ``examples/test_your_app_example.py``.
+
+One source of truth: this script is the only place these texts are written.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import torouter
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout without installing it
+    sys.path.insert(0, str(ROOT))
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+import torouter  # noqa: E402
+from torouter._retry import retry_summary  # noqa: E402
 
 
 def error_table() -> str:
@@ -29,7 +44,8 @@ def error_table() -> str:
         retried = "yes" if entry.retried else "no"
         if entry.retried and issubclass(entry.cls, torouter.StreamInterrupted):
             retried = "only before the first event"
-        rows.append(f"| `{entry.name}` | {codes} | {statuses} | {retried} | {entry.hint} |")
+        hint = (entry.hint or "—").replace("|", "\\|")
+        rows.append(f"| `{entry.name}` | {codes} | {statuses} | {retried} | {hint} |")
     return "\n".join(rows)
 
 
@@ -42,10 +58,8 @@ def retry_table() -> str:
     for entry in torouter.ERROR_CATALOG:
         rule = policy.rule_for(entry.cls)
         if rule.retry:
-            b = rule.backoff
-            backoff = f"{b.initial:g} s → {b.maximum:g} s, ×{b.multiplier:g}, " + (  # noqa: RUF001
-                "full jitter" if b.jitter else "no jitter"
-            )
+            summary = retry_summary(entry.cls, policy)
+            backoff = summary.split("backoff ", 1)[1].split(", only before", 1)[0]
             when = "yes"
             if issubclass(entry.cls, torouter.StreamInterrupted):
                 when = "before the first event only"
@@ -55,27 +69,112 @@ def retry_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"errors": error_table, "retries": retry_table}
+def _error_classes() -> list[type[torouter.ToRouterError]]:
+    found = [getattr(torouter, n) for n in torouter.__all__]
+    return [c for c in found if isinstance(c, type) and issubclass(c, torouter.ToRouterError)]
+
+
+def tree() -> str:
+    """The exception tree of every public error class, with one line of meaning each."""
+    classes = _error_classes()
+    meaning = {e.cls: e.meaning for e in torouter.ERROR_CATALOG}
+
+    def about(cls: type) -> str:
+        if cls in meaning:
+            return meaning[cls]
+        first = (cls.__doc__ or "").strip().splitlines()[0].rstrip(".") if cls.__doc__ else ""
+        return first[:1].lower() + first[1:]
+
+    def children(cls: type) -> list[type]:
+        # A class hangs under its first public base (StreamIdleTimeout under StreamInterrupted).
+        return [c for c in classes
+                if next((b for b in c.__mro__[1:] if b in classes), None) is cls]
+
+    lines = ["```text"]
+
+    def walk(cls: type, prefix: str, last: bool, root: bool = False) -> None:
+        label = cls.__name__
+        if root:
+            lines.append(f"{label:<42}{about(cls)}")
+            inner = ""
+        else:
+            branch = "└── " if last else "├── "
+            lines.append(f"{prefix + branch + label:<42}{about(cls)}")
+            inner = prefix + ("    " if last else "│   ")
+        kids = children(cls)
+        for i, kid in enumerate(kids):
+            walk(kid, inner, i == len(kids) - 1)
+
+    walk(torouter.ToRouterError, "", True, root=True)
+    lines.append("```")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def fake_gateway_help() -> str:
+    """The flags of ``python -m torouter.testing`` with their help text, by group (a table, not
+    ``--help`` output, whose layout changes between Python versions)."""
+    import argparse
+
+    from torouter.testing.__main__ import build_parser
+
+    rows = ["| flag | what it does |", "|---|---|"]
+    for group in build_parser()._action_groups:
+        for action in group._group_actions:
+            if isinstance(action, argparse._HelpAction) or not action.option_strings:
+                continue
+            flag = ", ".join(action.option_strings)
+            if action.nargs != 0:
+                flag += " " + (action.metavar or action.dest.upper())
+            text = (action.help or "").replace("|", "\\|")
+            rows.append(f"| `{flag}` | {text} |")
+    return "\n".join(rows)
+
+
+def testing_example() -> str:
+    text = (ROOT / "examples" / "test_your_app_example.py").read_text(encoding="utf-8")
+    return "```python\n" + text.rstrip() + "\n```"
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "errors": error_table,
+    "retries": retry_table,
+    "tree": tree,
+    "fake-gateway-help": fake_gateway_help,
+    "testing-example": testing_example,
+}
+
+
+def files() -> list[Path]:
+    """Every file that may hold generated parts: README.md and the docs pages."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def render(text: str) -> str:
+    cache: dict[str, str] = {}
     for name, build in TABLES.items():
+        if f"<!-- table:{name} -->" not in text:
+            continue
         pattern = re.compile(rf"(<!-- table:{name} -->)(.*?)(<!-- /table:{name} -->)", re.DOTALL)
-        text = pattern.sub(
-            lambda m, b=build: f"{m.group(1)}\n{b()}\n{m.group(3)}", text  # type: ignore[misc]
-        )
+        if name not in cache:
+            cache[name] = build()
+        body = cache[name]
+        text = pattern.sub(lambda m, b=body: f"{m.group(1)}\n{b}\n{m.group(3)}", text)  # type: ignore[misc]
     return text
 
 
 def main() -> int:
-    current = README.read_text(encoding="utf-8")
-    fresh = render(current)
-    if "--check" in sys.argv:
+    stale = []
+    for path in files():
+        current = path.read_text(encoding="utf-8")
+        fresh = render(current)
         if fresh != current:
-            print("README.md tables are out of date: run python scripts/readme_tables.py")
-            return 1
-        return 0
-    README.write_text(fresh, encoding="utf-8")
+            stale.append(path)
+            if "--check" not in sys.argv:
+                path.write_text(fresh, encoding="utf-8")
+    if "--check" in sys.argv and stale:
+        names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+        print(f"generated text is out of date in {names}: run python scripts/readme_tables.py")
+        return 1
     return 0
 
 

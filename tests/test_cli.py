@@ -38,6 +38,7 @@ import torouter
 from torouter import DEFAULT_RETRY_POLICY, ERROR_CATALOG
 from torouter._errors import mask_key
 from torouter.cli import DEFAULT_MODEL, main
+from torouter.cli._output import cli_hint
 from torouter.testing import FakeGateway, Outcome
 
 PARALLEL = 8
@@ -381,7 +382,7 @@ def test_failure_family_subprocess_exit_code_and_json(runs: dict[str, Run], name
     assert r.code == code, r
     doc = r.json()
     assert doc["exit_code"] == code and doc["error"]["class"] == cls
-    assert doc["error"]["hint"] == getattr(torouter, cls).default_hint
+    assert doc["error"]["hint"] == cli_hint(getattr(torouter, cls))
     assert "Traceback" not in r.err
 
 
@@ -396,7 +397,7 @@ def test_failure_family_json(cli: Any, env: Env, name: str, code: int, cls: str,
     err = doc["error"]
     klass = getattr(torouter, cls)
     assert err["class"] == cls and err["exit_code"] == code
-    assert err["hint"] == klass.default_hint and err["doc_url"] == klass.default_doc_url
+    assert err["hint"] == cli_hint(klass) and err["doc_url"] == klass.default_doc_url
     assert err["retryable"] == DEFAULT_RETRY_POLICY.rule_for(klass).retry
     if step is not None:
         assert doc["failed_step"] == step
@@ -417,7 +418,7 @@ def test_failure_family_human(cli: Any, env: Env, name: str, code: int, cls: str
     assert f"error: {cls}" in r.err
     lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
              for line in r.err.splitlines() if line.startswith("  ")}
-    assert lines["what to do"] == klass.default_hint
+    assert lines["what to do"] == cli_hint(klass)
     assert lines["docs"] == klass.default_doc_url
     assert lines["exit code"].startswith(f"{code} (")
     if step is not None:
@@ -519,7 +520,7 @@ def test_explain_a_code_offline(runs: dict[str, Run]) -> None:
     assert "torouter.KeyExpired (AuthenticationError > APIStatusError > ToRouterError)" in r.out
     assert "type code API_KEY_EXPIRED; HTTP 403, 401" in r.out
     assert "retried:     no" in r.out
-    assert torouter.KeyExpired.default_hint in r.out
+    assert cli_hint(torouter.KeyExpired, suggest_doctor=False) in r.out
     assert str(torouter.KeyExpired.default_doc_url) in r.out
     assert "exit code:   3" in r.out
 
@@ -636,7 +637,7 @@ def test_doctor_on_an_expired_key_names_the_check_and_the_next_step(
     r = cli("doctor", key=env.keys["expired"], base_url=env.base_url)
     assert r.code == 3, r
     assert "FAIL  key accepted (GET /models)" in r.out
-    assert f"next step: {torouter.KeyExpired.default_hint}" in r.out
+    assert f"next step: {cli_hint(torouter.KeyExpired, suggest_doctor=False)}" in r.out
     assert f"docs: {torouter.KeyExpired.default_doc_url}" in r.out
     assert "1 check failed: key accepted (GET /models)" in r.out
 
@@ -662,7 +663,7 @@ def test_doctor_checks_the_key_format_locally(cli: Any, env: Env) -> None:
     assert r.code == 3, r
     checks = _checks(r)
     assert checks["key"]["status"] == "fail"
-    assert checks["key"]["next_step"] == torouter.ApiKeyRequired.default_hint
+    assert checks["key"]["next_step"] == cli_hint(torouter.ApiKeyRequired, suggest_doctor=False)
     assert checks["key_accepted"]["status"] == "skip"
 
     r = cli("doctor", "--json", key="sk-abc def0123456789", base_url=env.base_url)

@@ -1,4 +1,6 @@
-"""Every file in examples/ runs as a user would run it: no key, no network, exit code 0.
+"""Every file in examples/ runs as a user would run it: no key, no network, exit code 0, and
+under ``python -X dev -W error::ResourceWarning``: an example that leaves a client or a socket
+open fails.
 
 The examples start at once, in parallel (each is a fresh Python process), and each test then
 checks the lines a reader of that example relies on. The quickstart is the README's first
@@ -25,6 +27,7 @@ EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
 SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py",
            "structured_outputs.py", "stream_helper.py"]
+DEV = ["-X", "dev", "-W", "error::ResourceWarning"]  # unclosed clients and sockets fail
 
 
 @dataclass
@@ -52,17 +55,21 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def runs() -> Iterator[dict[str, Run]]:
     jobs: dict[str, tuple[list[str], dict[str, str]]] = {
-        name: ([sys.executable, str(EXAMPLES / name)], _env()) for name in SCRIPTS
+        name: ([sys.executable, *DEV, str(EXAMPLES / name)], _env()) for name in SCRIPTS
     }
     jobs["pytest"] = (
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        [sys.executable, *DEV, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          str(EXAMPLES / "test_your_app_example.py")],
         _env(),
     )
     jobs["real"] = (
-        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        [sys.executable, *DEV, str(EXAMPLES / "quickstart.py")],
         _env(TOROUTER_API_KEY=SECRET,
              TOROUTER_BASE_URL=f"http://127.0.0.1:{_refused_port()}/v1"),
+    )
+    jobs["demo-on-the-fake-gateway-cli"] = (  # the README's demo pointed at a local fake gateway
+        [sys.executable, *DEV, "-c", _DEMO_ON_A_LOCAL_GATEWAY],
+        _env(),
     )
     started = time.monotonic()
     procs = {
@@ -83,9 +90,25 @@ def runs() -> Iterator[dict[str, Run]]:
     yield results
 
 
+_DEMO_ON_A_LOCAL_GATEWAY = """
+import os, runpy, sys
+from torouter.testing import FakeGateway
+gateway = FakeGateway(reply="Bonjour")
+os.environ["TOROUTER_API_KEY"] = gateway.add_key()
+with gateway.serve() as server:
+    os.environ["TOROUTER_BASE_URL"] = server.base_url
+    sys.argv = ["quickstart.py"]
+    try:
+        runpy.run_path("examples/quickstart.py", run_name="__main__")
+    except SystemExit as exit:
+        print(f"exit {exit.code}")
+"""
+
+
 def ok(run: Run) -> str:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "ResourceWarning" not in run.stderr, run.stderr[-3000:]
     return run.stdout
 
 
@@ -116,12 +139,33 @@ def test_quickstart_with_a_key_uses_that_gateway_and_never_falls_back(
     run = runs["real"]
     assert run.returncode != 0
     first = run.stdout.splitlines()[0]
-    assert "REAL ToRouter gateway at http://127.0.0.1:" in first
+    # A local TOROUTER_BASE_URL is not "the REAL gateway"; the key is masked as the SDK does.
+    assert "using the gateway at http://127.0.0.1:" in first and "REAL" not in first
+    assert "not the real ToRouter one" in first
     assert "caught torouter.APIConnectionError" in run.stdout
     assert "not falling back to the fake gateway" in run.stdout
     assert "FAKE" not in run.stdout and "Bonjour" not in run.stdout
     assert SECRET not in run.stdout + run.stderr
-    assert "sk-...cdef" in first  # masked
+    assert "sk-…cdef" in first and "sk-...cdef" not in first
+    assert "ResourceWarning" not in run.stderr
+
+
+def test_quickstart_with_a_key_and_a_local_gateway_says_which_and_runs(
+    runs: dict[str, Run]
+) -> None:
+    out = ok(runs["demo-on-the-fake-gateway-cli"])
+    first = out.splitlines()[0]
+    assert "REAL" not in first and "using the gateway at http://127.0.0.1:" in first
+    assert "the failure demos need the built-in fake gateway" in out
+    assert "assistant: Bonjour" in out and "exit 0" in out
+
+
+def test_quickstart_says_real_only_for_the_real_gateway() -> None:
+    import runpy
+
+    demo = runpy.run_path(str(EXAMPLES / "quickstart.py"))
+    assert demo["masked"]("sk-fake-9e9c553580bd99b3256835518b0550c6") == "sk-…50c6"
+    assert demo["masked"]("sk-short") == "sk-…"
 
 
 def test_streaming_example(runs: dict[str, Run]) -> None:
@@ -173,6 +217,13 @@ def test_the_pytest_example_passes_with_the_plugin_loaded_from_its_entry_point(
 
 
 
+def test_every_example_ran_under_dev_mode_without_resource_warnings(
+    runs: dict[str, Run]
+) -> None:
+    for name, run in runs.items():
+        assert "ResourceWarning" not in run.stderr, (name, run.stderr[-3000:])
+
+
 def test_structured_outputs_example(runs: dict[str, Run]) -> None:
     out = ok(runs["structured_outputs.py"])
     assert "FAKE ToRouter gateway" in out.splitlines()[0]
@@ -193,12 +244,13 @@ def test_structured_outputs_example_with_a_key() -> None:
     gateway = FakeGateway()
     with gateway.serve() as server:
         done = subprocess.run(
-            [sys.executable, str(EXAMPLES / "structured_outputs.py")], cwd=ROOT,
+            [sys.executable, *DEV, str(EXAMPLES / "structured_outputs.py")], cwd=ROOT,
             env=_env(TOROUTER_API_KEY=gateway.add_key(), TOROUTER_BASE_URL=server.base_url),
             capture_output=True, text=True, timeout=120,  # watchdog only
         )
     out = ok(Run(done.returncode, done.stdout, done.stderr, 0.0))
-    assert f"REAL ToRouter gateway at {server.base_url}" in out
+    assert f"the gateway at {server.base_url} (from TOROUTER_BASE_URL" in out
+    assert "REAL" not in out
     assert "parsed: MathReasoning" in out and "the model calls GetWeather" in out
     assert "OutputValidationError" not in out  # the failure demos need the fake gateway
     assert len(gateway.requests) == 2
@@ -207,3 +259,29 @@ def test_structured_outputs_example_with_a_key() -> None:
 def test_every_example_is_covered() -> None:
     present = {p.name for p in EXAMPLES.glob("*.py")}
     assert present == {*SCRIPTS, "test_your_app_example.py"}
+
+
+_WITHOUT_DEV_TOOLS = """
+import runpy, sys
+
+class NoDevTools:  # what `pip install -e .` does not bring
+    blocked = {"pytest", "respx", "hypothesis", "openai", "mypy", "ruff", "httpx_aiohttp",
+               "mkdocs", "_pytest"}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.blocked:
+            raise ImportError(f"{name} is a dev tool: the demo must not need it")
+        return None
+
+sys.meta_path.insert(0, NoDevTools())
+sys.argv = ["quickstart.py"]
+runpy.run_path("examples/quickstart.py", run_name="__main__")
+"""
+
+
+def test_the_demo_needs_only_the_runtime_package() -> None:
+    # The README's first command installs `pip install -e .` (httpx, pydantic, tenacity) only.
+    proc = subprocess.run([sys.executable, "-c", _WITHOUT_DEV_TOOLS], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dev tool" not in proc.stderr and "assistant: Bonjour" in proc.stdout

@@ -483,3 +483,35 @@ def test_what_a_stream_hands_out_holds_no_key_and_pickles() -> None:
     for text in (repr(err), str(err), repr(seen[0]), repr(stream), repr(err.partial),
                  repr(stream.current_completion_snapshot)):
         assert KEY not in text and KEY[8:20] not in text
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_breaking_out_before_the_last_chunk_is_closed_even_if_done_was_read(
+        use_async: bool) -> None:
+    # The whole body (chunks and [DONE]) arrives in one read; the caller breaks after the
+    # second chunk (the first is the one create() read ahead): closed early, not completed.
+    sync, aclient = _clients([b"".join(HELLO)])
+    seen: list[StreamOutcome] = []
+    _record(aclient if use_async else sync, seen)
+
+    async def run_async() -> None:
+        s = await aclient.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async with s:
+            async for c in s:
+                if c.choices[0].delta.content == "lo":  # the 2nd of 3 chunks
+                    break
+
+    if use_async:
+        asyncio.run(run_async())
+    else:
+        for c in sync.chat.completions.create(model="m", messages=MESSAGES, stream=True):
+            if c.choices[0].delta.content == "lo":
+                break
+    assert [o.kind for o in seen] == ["closed"]
+    # ... while taking every chunk of the same body completes it
+    sync, _ = _clients([b"".join(HELLO)])
+    seen.clear()
+    _record(sync, seen)
+    assert len(list(sync.chat.completions.create(model="m", messages=MESSAGES,
+                                                 stream=True))) == 3
+    assert [o.kind for o in seen] == ["completed"]

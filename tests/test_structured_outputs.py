@@ -367,3 +367,119 @@ def test_parse_chat_completion_on_the_stream_helpers_final_completion(
     calls = parse_chat_completion(done, tools=[tool]).choices[0].message.tool_calls
     assert calls is not None and isinstance(calls[0], torouter.types.ParsedFunctionToolCall)
     assert isinstance(calls[0].function.parsed_arguments, GetWeather)
+
+
+# ------------------------------------------------------------- the stream helper, parsed
+
+
+async def _stream_final(client: Any, **params: Any) -> tuple[list[str], Any]:
+    """``chat.completions.stream(**params)`` read to its end: the deltas, the final completion."""
+    if isinstance(client, torouter.AsyncToRouter):
+        async with client.chat.completions.stream(**params) as astream:
+            deltas = [e.delta async for e in astream if e.type == "content.delta"]
+            return deltas, await astream.get_final_completion()
+    with client.chat.completions.stream(**params) as stream:
+        deltas = [e.delta for e in stream if e.type == "content.delta"]
+        return deltas, stream.get_final_completion()
+
+
+@pytest.fixture(params=["sync", "async"])
+def any_client(request: pytest.FixtureRequest, torouter_client: torouter.ToRouter,
+               torouter_async_client: torouter.AsyncToRouter) -> Any:
+    return torouter_client if request.param == "sync" else torouter_async_client
+
+
+def _sse_client(kind: str, content: str, finish_reason: str) -> Any:
+    """A client whose every stream answer is ``content`` in two chunks, then ``finish_reason``."""
+    def chunk(delta: dict[str, Any], finish: str | None) -> str:
+        return "data: " + json.dumps({
+            "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+
+    half = len(content) // 2
+    body = (chunk({"role": "assistant", "content": content[:half]}, None)
+            + chunk({"content": content[half:]}, None) + chunk({}, finish_reason)
+            + "data: [DONE]\n\n").encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    transport = httpx.MockTransport(handler)
+    if kind == "sync":
+        return torouter.ToRouter(api_key="sk-stream-parse-0123456789",
+                                 http_client=httpx.Client(transport=transport))
+    return torouter.AsyncToRouter(api_key="sk-stream-parse-0123456789",
+                                  http_client=httpx.AsyncClient(transport=transport))
+
+
+@pytest.mark.anyio
+async def test_the_stream_helper_parses_the_final_completion_into_the_model(
+        any_client: Any, torouter_gateway: FakeGateway) -> None:
+    deltas, final = await _stream_final(any_client, model=MODEL, messages=MESSAGES,
+                                        response_format=MathAnswer)
+    assert isinstance(final, ParsedChatCompletion)
+    answer = final.choices[0].message.parsed
+    assert isinstance(answer, MathAnswer)
+    assert "".join(deltas) == final.choices[0].message.content  # streamed as text, parsed once
+    sent = torouter_gateway.requests[-1].body
+    assert sent is not None and sent["stream"] is True
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["strict"] is True
+
+
+@pytest.mark.anyio
+async def test_the_stream_helper_parses_pydantic_tool_arguments(any_client: Any) -> None:
+    _, final = await _stream_final(any_client, model=MODEL, messages=MESSAGES,
+                                   tools=[torouter.pydantic_function_tool(GetWeather)])
+    (call,) = final.choices[0].message.tool_calls
+    assert isinstance(call.function.parsed_arguments, GetWeather)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_plain_stream_helper_is_not_judged(kind: str) -> None:
+    _, final = await _stream_final(_sse_client(kind, "cut sh", "length"),
+                                   model=MODEL, messages=MESSAGES)
+    assert type(final) is ChatCompletion  # no response_format: returned as it came
+    assert final.choices[0].finish_reason == "length"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_streamed_structured_output_cut_by_length_is_a_typed_failure(kind: str) -> None:
+    with pytest.raises(torouter.LengthFinishReasonError) as info:
+        await _stream_final(_sse_client(kind, '{"steps": [', "length"),
+                            model=MODEL, messages=MESSAGES, response_format=MathAnswer)
+    assert info.value.completion is not None
+    assert info.value.completion.choices[0].message.content == '{"steps": ['
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_streamed_structured_output_that_does_not_validate_is_typed(kind: str) -> None:
+    with pytest.raises(torouter.OutputValidationError) as info:
+        await _stream_final(_sse_client(kind, '{"steps": 3}', "stop"),
+                            model=MODEL, messages=MESSAGES, response_format=MathAnswer)
+    assert isinstance(info.value.__cause__, pydantic.ValidationError)
+
+
+@pytest.mark.anyio
+async def test_a_stream_closed_early_is_never_parsed(any_client: Any) -> None:
+    params: dict[str, Any] = {"model": MODEL, "messages": MESSAGES, "response_format": MathAnswer}
+    if isinstance(any_client, torouter.AsyncToRouter):
+        async with any_client.chat.completions.stream(**params) as astream:
+            await astream.close()
+            with pytest.raises(torouter.StreamInterrupted):
+                await astream.get_final_completion()
+    else:
+        with any_client.chat.completions.stream(**params) as stream:
+            stream.close()
+            with pytest.raises(torouter.StreamInterrupted):
+                stream.get_final_completion()
+
+
+def test_stream_rejects_a_response_format_that_is_not_a_model(
+        torouter_client: torouter.ToRouter) -> None:
+    with pytest.raises(torouter.InvalidArgumentError, match=r"stream\(\) needs"):
+        torouter_client.chat.completions.stream(model=MODEL, messages=MESSAGES,
+                                                response_format=int)  # type: ignore[call-overload]

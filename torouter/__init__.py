@@ -6,7 +6,7 @@
                                            messages=[{"role": "user", "content": "Hi"}])
     print(reply.choices[0].message.content, reply.request_id)
 
-Every failure is a :class:`ToRouterError`; see ``torouter._errors`` for the whole tree.
+Every failure is a :class:`ToRouterError`; the whole tree is in the docs (docs/errors.md).
 """
 
 from typing import TYPE_CHECKING, Any

@@ -65,6 +65,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 DEFAULT_DEADLINE = 900.0
 #: Longest silence allowed between two events of a stream.
 DEFAULT_STREAM_IDLE_TIMEOUT = 120.0
+_BASE_URL_HINT = f"Use the gateway's http(s) URL, e.g. {DEFAULT_BASE_URL} (/api/v1 works too)."
 DEFAULT_MAX_RETRIES = DEFAULT_RETRY_POLICY.max_retries  # the policy holds the real default
 #: Largest 2xx body read into memory; a larger one is an APIResponseValidationError (the size
 #: of a maximal embeddings batch in JSON floats fits).  Counted after gzip decoding.
@@ -378,10 +379,12 @@ class BaseClient(Generic[HttpT]):
         try:
             parsed = httpx.URL(str(url or DEFAULT_BASE_URL))
         except (httpx.InvalidURL, TypeError) as exc:
-            raise InvalidArgumentError(f"base_url is not a valid URL: {exc}") from None
+            raise InvalidArgumentError(f"base_url is not a valid URL: {exc}",
+                                       hint=_BASE_URL_HINT) from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise InvalidArgumentError(
-                f"base_url must be an http(s) URL with a host, e.g. {DEFAULT_BASE_URL}"
+                f"base_url must be an http(s) URL with a host, not {str(url)[:100]!r}",
+                hint=_BASE_URL_HINT,
             )
         if parsed.query or parsed.fragment:
             raise InvalidArgumentError(
@@ -419,7 +422,11 @@ class BaseClient(Generic[HttpT]):
 
         secret = api_key if api_key is not None else _secret(os.environ.get("TOROUTER_API_KEY"))
         if secret is None or not secret.get_secret_value().strip():
-            raise ApiKeyRequired("no API key configured (checked api_key= and TOROUTER_API_KEY)")
+            if api_key is not None:  # an explicit api_key= wins: the environment was not read
+                raise ApiKeyRequired("api_key= is empty (TOROUTER_API_KEY is not read when "
+                                     "api_key= is given)", status_code=None)
+            raise ApiKeyRequired("no API key: api_key= not given and TOROUTER_API_KEY is unset "
+                                 "or empty", status_code=None)
         secret = SecretStr(secret.get_secret_value().strip())
         if not _KEY_CHARS.fullmatch(secret.get_secret_value()):
             raise InvalidArgumentError(
@@ -499,7 +506,9 @@ class BaseClient(Generic[HttpT]):
             guess = f"; did you mean {close[0]!r}?" if close else ""
             raise InvalidArgumentError(
                 f"with_options() got unknown options: {unknown}{guess} "
-                f"(it accepts: {', '.join(sorted(_OPTION_KEYS))})"
+                f"(it accepts: {', '.join(sorted(_OPTION_KEYS))})",
+                hint="Use one of the options listed in the message (with_options() takes the "
+                     "client's own arguments).",
             )
         if "http_client" in overrides:
             raise InvalidArgumentError("with_options() shares the pool; http_client cannot change")
@@ -599,6 +608,9 @@ class BaseClient(Generic[HttpT]):
         )
         if 300 <= response.status_code < 400 and "location" in headers:
             err.message = f"unexpected redirect to {headers['location']} (not followed)"
+        elif response.status_code == 404 and not self._base_url.path.rstrip("/").endswith("/v1"):
+            err._hint = (f"The base URL {self._base} does not end in /v1: the API lives under "
+                         f".../v1 (e.g. {DEFAULT_BASE_URL}).")
         return call.failed(err)
 
     def _build(self, http: httpx.Client | httpx.AsyncClient, spec: RequestSpec[Any],

@@ -79,3 +79,8 @@ class RetryBudget:
 
     def __repr__(self) -> str:
         return f"RetryBudget(level={self._level}, capacity={self.capacity})"
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -289,3 +289,8 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

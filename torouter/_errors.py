@@ -221,9 +221,7 @@ def _rebuild(cls: type[ToRouterError], message: str) -> ToRouterError:
 class InvalidArgumentError(ToRouterError, TypeError, ValueError):
     """An argument was missing, misspelt or of the wrong type; no request was sent."""
 
-    default_hint = (
-        "Check the argument against the method's signature (extra_body= carries new fields)."
-    )
+    default_hint = "Fix the argument named in the message; nothing was sent."
 
 
 # --- transport -----------------------------------------------------------------------------
@@ -969,5 +967,11 @@ def mask_key(key: str) -> str:
     if not key:
         return ""
     prefix = key[:3] if key.startswith("sk-") else ""
-    tail = key[-4:] if len(key) >= 12 else ""
-    return f"{prefix}…{tail}"
+    if len(key) < 12:  # too short to show any of it; say so rather than print a bare "…"
+        return f"{prefix}… (a short key: {len(key)} characters)"
+    return f"{prefix}…{key[-4:]}"
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -346,3 +346,8 @@ def _output_invalid(what: str, target: str, errors: int, masked: str, completion
         raw=masked,
         completion=_masked(completion, redact),
     )
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -65,3 +65,8 @@ class RawResponse(Generic[T]):
 
 
 _NOT_PARSED: Any = object()
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

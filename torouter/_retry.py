@@ -33,7 +33,9 @@ from ._errors import (
 
 _Invalid = InvalidArgumentError  # bad policy values: also a TypeError and a ValueError
 
-__all__ = ["DEFAULT_RETRY_POLICY", "Backoff", "ResolvedRule", "RetryPolicy", "RetryRule"]
+__all__ = [
+    "DEFAULT_RETRY_POLICY", "Backoff", "ResolvedRule", "RetryPolicy", "RetryRule", "retry_summary",
+]
 
 
 def _check_number(name: str, value: object, *, allow_inf: bool = False) -> None:
@@ -97,12 +99,47 @@ class RetryRule:
 
 @dataclass(frozen=True)
 class ResolvedRule:
-    """A rule with every default filled in, for one concrete error class."""
+    """A rule with every default filled in, for one concrete error class.
+
+    ``source`` is the class whose rule applies.  When ``retry`` is false, ``max_retries`` and
+    ``backoff`` say nothing about this class (the stop strategy still reads the count), so the
+    repr leaves them out.
+    """
 
     retry: bool
     max_retries: int
     backoff: Backoff
     source: type[BaseException]
+
+    def __repr__(self) -> str:
+        if not self.retry:
+            return f"ResolvedRule(retry=False, source={self.source.__name__})"
+        return (f"ResolvedRule(retry=True, max_retries={self.max_retries}, "
+                f"backoff={self.backoff!r}, source={self.source.__name__})")
+
+
+def _rules_repr(rules: Mapping[type[BaseException], RetryRule]) -> str:
+    return "{" + ", ".join(f"{cls.__name__}: {rule!r}" for cls, rule in rules.items()) + "}"
+
+
+def retry_summary(cls: type[BaseException], policy: RetryPolicy | None = None) -> str:
+    """One line saying whether and how ``policy`` (default: the default policy) retries ``cls``.
+
+    The docs' retry table and ``torouter explain`` both print this, so they cannot disagree.
+    """
+    from ._errors import StreamInterrupted
+
+    policy = policy or DEFAULT_RETRY_POLICY
+    rule = policy.rule_for(cls)
+    if not rule.retry:
+        return "no"
+    b = rule.backoff
+    plural = "retry" if rule.max_retries == 1 else "retries"
+    text = (f"yes: up to {rule.max_retries} {plural}, backoff {b.initial:g} s → {b.maximum:g} s, "
+            f"×{b.multiplier:g}, {'full jitter' if b.jitter else 'no jitter'}")  # noqa: RUF001
+    if issubclass(cls, StreamInterrupted):
+        text += ", only before the stream's first event reaches you"
+    return text
 
 
 _DEFAULT_RULES: Mapping[type[BaseException], RetryRule] = {
@@ -150,6 +187,10 @@ class RetryPolicy:
             merged[cls] = rule
         object.__setattr__(self, "rules", MappingProxyType(merged))
         object.__setattr__(self, "_cache", {})
+
+    def __repr__(self) -> str:
+        return (f"RetryPolicy(max_retries={self.max_retries}, backoff={self.backoff!r}, "
+                f"max_retry_after={self.max_retry_after:g}, rules={_rules_repr(self.rules)})")
 
     def rule_for(self, cls: type[BaseException]) -> ResolvedRule:
         """The rule that applies to ``cls``: the most specific class in its MRO that has one."""
@@ -204,3 +245,8 @@ class RetryPolicy:
 
 #: The policy used when none is given; ``err.retryable`` reports what it decides.
 DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -327,3 +327,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(_tenacity, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

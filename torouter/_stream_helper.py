@@ -10,7 +10,7 @@ helpers only differ in how they iterate.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._accumulate import ChoiceAccumulator, CompletionAccumulator
 from ._streaming import AsyncStream, Stream
@@ -26,6 +26,10 @@ from .types.stream_events import (
     ToolCallArgumentsDeltaEvent,
     ToolCallArgumentsDoneEvent,
 )
+
+#: What ``get_final_completion()`` returns: a ``ChatCompletion``, or with
+#: ``stream(response_format=MyModel)`` a ``ParsedChatCompletion[MyModel]``.
+CompletionT = TypeVar("CompletionT", bound=ChatCompletion)
 
 __all__ = [
     "AsyncChatCompletionStream",
@@ -93,15 +97,17 @@ class _EventDeriver:
         return out
 
 
-class _HelperBase:
-    __slots__ = ("_derive", "_stream")
+class _HelperBase(Generic[CompletionT]):
+    __slots__ = ("_derive", "_final", "_stream")
 
     _stream: Stream[ChatCompletionChunk] | AsyncStream[ChatCompletionChunk]
 
-    def __init__(self, stream: Stream[ChatCompletionChunk] | AsyncStream[ChatCompletionChunk]):
+    def __init__(self, stream: Stream[ChatCompletionChunk] | AsyncStream[ChatCompletionChunk],
+                 finalize: Callable[[ChatCompletion], CompletionT] | None = None):
         self._stream = stream
         state = stream._state
         self._derive = _EventDeriver(state.acc, state.snapshot)
+        self._final = finalize
 
     @property
     def stream(self) -> Stream[ChatCompletionChunk] | AsyncStream[ChatCompletionChunk]:
@@ -121,20 +127,23 @@ class _HelperBase:
         """The completion received so far."""
         return self._stream.current_completion_snapshot
 
-    def _finalize(self, completion: ChatCompletion) -> ChatCompletion:
+    def _finalize(self, completion: ChatCompletion) -> CompletionT:
         """The one step every final completion goes through, once the stream is complete.
 
-        This is where a ``response_format=MyModel`` would parse the content into the model
-        (the completion is whole here: ``get_final_completion`` raised otherwise).
+        With ``response_format=MyModel`` (or tools from ``pydantic_function_tool``) this parses
+        it (``_parsing.parse_chat_completion``: the same judge as ``parse()``); the completion
+        is whole here, as ``get_final_completion`` raised otherwise.
         """
-        return completion
+        if self._final is None:
+            return completion  # type: ignore[return-value]  # CompletionT is ChatCompletion
+        return self._final(completion)
 
     def _completed(self) -> bool:
         state = self._stream._state
         return state.done and state.error is None
 
 
-class ChatCompletionStream(_HelperBase):
+class ChatCompletionStream(_HelperBase[CompletionT]):
     """Typed events of a sync chat completion stream (from ``chat.completions.stream``)."""
 
     __slots__ = ()
@@ -155,15 +164,16 @@ class ChatCompletionStream(_HelperBase):
             if type(event) is ContentDeltaEvent and event.choice_index == 0:
                 yield event.delta
 
-    def until_done(self) -> ChatCompletionStream:
+    def until_done(self) -> ChatCompletionStream[CompletionT]:
         """Read the stream to its end."""
         for _ in self:
             pass
         return self
 
-    def get_final_completion(self) -> ChatCompletion:
+    def get_final_completion(self) -> CompletionT:
         """The whole completion (reading the rest of the stream first).  Raises the stream's
-        error, or ``StreamInterrupted`` if it was closed before it ended."""
+        error, or ``StreamInterrupted`` if it was closed before it ended; with
+        ``response_format`` a ``ParsedChatCompletion`` (or an ``OutputError``)."""
         self.until_done()
         return self._finalize(self._stream.get_final_completion())
 
@@ -171,14 +181,14 @@ class ChatCompletionStream(_HelperBase):
         """Stop the stream and close its connection; safe from any thread."""
         self._stream.close()
 
-    def __enter__(self) -> ChatCompletionStream:
+    def __enter__(self) -> ChatCompletionStream[CompletionT]:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
-class AsyncChatCompletionStream(_HelperBase):
+class AsyncChatCompletionStream(_HelperBase[CompletionT]):
     """Typed events of an async chat completion stream."""
 
     __slots__ = ()
@@ -204,12 +214,12 @@ class AsyncChatCompletionStream(_HelperBase):
             if type(event) is ContentDeltaEvent and event.choice_index == 0:
                 yield event.delta
 
-    async def until_done(self) -> AsyncChatCompletionStream:
+    async def until_done(self) -> AsyncChatCompletionStream[CompletionT]:
         async for _ in self:
             pass
         return self
 
-    async def get_final_completion(self) -> ChatCompletion:
+    async def get_final_completion(self) -> CompletionT:
         await self.until_done()
         return self._finalize(await self._stream.get_final_completion())
 
@@ -217,24 +227,26 @@ class AsyncChatCompletionStream(_HelperBase):
         """Stop the stream and close its connection; safe from any task."""
         await self._stream.close()
 
-    async def __aenter__(self) -> AsyncChatCompletionStream:
+    async def __aenter__(self) -> AsyncChatCompletionStream[CompletionT]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
 
-class ChatCompletionStreamManager:
+class ChatCompletionStreamManager(Generic[CompletionT]):
     """``with client.chat.completions.stream(...) as stream:`` (the request starts at ``with``)."""
 
-    __slots__ = ("_open", "_stream")
+    __slots__ = ("_finalize", "_open", "_stream")
 
-    def __init__(self, open_stream: Callable[[], Stream[ChatCompletionChunk]]) -> None:
+    def __init__(self, open_stream: Callable[[], Stream[ChatCompletionChunk]],
+                 finalize: Callable[[ChatCompletion], CompletionT] | None = None) -> None:
         self._open = open_stream
-        self._stream: ChatCompletionStream | None = None
+        self._finalize = finalize
+        self._stream: ChatCompletionStream[CompletionT] | None = None
 
-    def __enter__(self) -> ChatCompletionStream:
-        self._stream = ChatCompletionStream(self._open())
+    def __enter__(self) -> ChatCompletionStream[CompletionT]:
+        self._stream = ChatCompletionStream(self._open(), self._finalize)
         return self._stream
 
     def __exit__(self, *exc_info: object) -> None:
@@ -242,19 +254,26 @@ class ChatCompletionStreamManager:
             self._stream.close()
 
 
-class AsyncChatCompletionStreamManager:
+class AsyncChatCompletionStreamManager(Generic[CompletionT]):
     """``async with client.chat.completions.stream(...) as stream:``."""
 
-    __slots__ = ("_open", "_stream")
+    __slots__ = ("_finalize", "_open", "_stream")
 
-    def __init__(self, open_stream: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]]):
+    def __init__(self, open_stream: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]],
+                 finalize: Callable[[ChatCompletion], CompletionT] | None = None) -> None:
         self._open = open_stream
-        self._stream: AsyncChatCompletionStream | None = None
+        self._finalize = finalize
+        self._stream: AsyncChatCompletionStream[CompletionT] | None = None
 
-    async def __aenter__(self) -> AsyncChatCompletionStream:
-        self._stream = AsyncChatCompletionStream(await self._open())
+    async def __aenter__(self) -> AsyncChatCompletionStream[CompletionT]:
+        self._stream = AsyncChatCompletionStream(await self._open(), self._finalize)
         return self._stream
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._stream is not None:
             await self._stream.close()
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -707,9 +707,14 @@ class Stream(_StreamBase[T]):
                     items = state.feed(raw)
                     if items:
                         state.waiting = False
-                        for item in items:
-                            take(item)
-                            yield item
+                        try:
+                            for item in items:
+                                take(item)
+                                yield item
+                        except GeneratorExit:  # the caller stopped (break, close, with exit)
+                            if item is not items[-1]:  # ... before taking every chunk read
+                                state.close_requested()
+                            raise
                         state._last_data = clock()  # state.resume(), inlined (per chunk)
                         state.waiting = True
                     if state.done or state.error is not None or state.closed:
@@ -839,9 +844,14 @@ class AsyncStream(_StreamBase[T]):
                     items = state.feed(raw)
                     if items:
                         state.waiting = False
-                        for item in items:
-                            take(item)
-                            yield item
+                        try:
+                            for item in items:
+                                take(item)
+                                yield item
+                        except GeneratorExit:  # the caller stopped (break, close, with exit)
+                            if item is not items[-1]:  # ... before taking every chunk read
+                                state.close_requested()
+                            raise
                         state._last_data = clock()  # state.resume(), inlined (per chunk)
                         state.waiting = True
                     if state.done or state.error is not None or state.closed:
@@ -933,3 +943,8 @@ class AsyncStream(_StreamBase[T]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+from ._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

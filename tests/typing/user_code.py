@@ -55,6 +55,13 @@ def sync_user(client: torouter.ToRouter) -> str | None:
     tools_only = client.chat.completions.parse(model="m", messages=messages)
     reveal_type(tools_only.choices[0].message.parsed)
 
+    with client.chat.completions.stream(model="m", messages=messages,
+                                        response_format=Answer) as events:
+        final = events.get_final_completion()
+        reveal_type(final.choices[0].message.parsed)
+    with client.chat.completions.stream(model="m", messages=messages) as plain:
+        reveal_type(plain.get_final_completion())
+
     fast = client.with_options(max_retries=3, timeout=5.0)
     reveal_type(fast)
     try:
@@ -85,4 +92,8 @@ async def async_user(client: torouter.AsyncToRouter) -> int:
         model="m", messages=messages, response_format=Answer
     )
     reveal_type(parsed.choices[0].message.parsed)
+    async with client.chat.completions.stream(model="m", messages=messages,
+                                              response_format=Answer) as events:
+        final = await events.get_final_completion()
+        reveal_type(final.choices[0].message.parsed)
     return len(vectors.parse().data)

@@ -105,5 +105,5 @@ class Settings:
         })
         if not self.out.json_mode:
             wait = "" if attempt.sleep is None else f"; retrying in {attempt.sleep:.2f}s"
-            self.out.note(f"  attempt {attempt.number} failed: {type(err).__name__}"
-                          f" ({err.status_code}){wait}")
+            status = "" if err.status_code is None else f" ({err.status_code})"
+            self.out.note(f"  attempt {attempt.number} failed: {type(err).__name__}{status}{wait}")

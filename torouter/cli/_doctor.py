@@ -46,7 +46,7 @@ from .._errors import (
     mask_key,
 )
 from ._config import Settings
-from ._output import Exit, Output, describe, error_info, exit_code_for
+from ._output import Exit, Output, cli_hint, describe, error_info, exit_code_for
 
 __all__ = ["Check", "Doctor", "run"]
 
@@ -78,8 +78,13 @@ class Check:
         self.next_step, self.doc_url, self.exit_code = next_step, doc_url, int(code)
 
     def fail_with(self, err: ToRouterError, next_step: str | None = None) -> None:
-        self.fail(describe(err), next_step or err.hint, err.doc_url, exit_code_for(err))
+        self.fail(describe(err), next_step or _hint(err), err.doc_url, exit_code_for(err))
         self.error = error_info(err)
+
+
+def _hint(err: ToRouterError | type[ToRouterError]) -> str | None:
+    """The hint in command-line wording (no "run doctor": this is doctor)."""
+    return cli_hint(err, suggest_doctor=False)
 
 
 _TITLES = {
@@ -197,7 +202,7 @@ class Doctor:
         if raw is None or not raw.strip():
             what = ("no API key: neither --api-key nor TOROUTER_API_KEY is set" if raw is None
                     else f"the key from {source} is empty")
-            check.fail(what, ApiKeyRequired.default_hint, ApiKeyRequired.default_doc_url,
+            check.fail(what, _hint(ApiKeyRequired), ApiKeyRequired.default_doc_url,
                        Exit.AUTH)
             return
         key = raw.strip()
@@ -218,7 +223,7 @@ class Doctor:
         check.elapsed_ms = _ms(start)
         if problems:
             check.fail(f"the key {masked} from {source} " + "; ".join(problems),
-                       "Copy the whole key again as a single line. " + (InvalidApiKey.default_hint
+                       "Copy the whole key again as a single line. " + (_hint(InvalidApiKey)
                                                                         or ""),
                        InvalidApiKey.default_doc_url, Exit.AUTH)
         else:
@@ -404,7 +409,7 @@ class Doctor:
                 shown = ", ".join(self.model_ids[:8])
                 more = ", ..." if len(self.model_ids) > 8 else ""
                 step = (f"Use a model this key may call (torouter models): {shown}{more}. "
-                        + (err.hint or ""))
+                        + (_hint(err) or ""))
             model.fail_with(err, step)
             for check in (billing, rate, answer):
                 check.skip(f"not reached: the model was refused ({name})")
@@ -432,7 +437,7 @@ class Doctor:
             rate.skip(f"not confirmed: {reason}")
             step = None
             if isinstance(err, InternalServerError):
-                step = err.hint
+                step = _hint(err)
             answer.fail_with(err, step)
 
 

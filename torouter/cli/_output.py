@@ -21,11 +21,51 @@ from .._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    StreamInterrupted,
     ToRouterError,
     mask_key,
 )
 
-__all__ = ["Exit", "Output", "error_info", "exit_code_for", "family_of"]
+__all__ = ["Exit", "Output", "cli_hint", "error_info", "exit_code_for", "family_of"]
+
+#: SDK hints speak Python (``api_key=``, ``client.models.list()``); on the command line the same
+#: advice names the flag or the command.  Applied in order to every hint the CLI prints.
+_CLI_WORDING: tuple[tuple[str, str], ...] = (
+    ("Pass api_key=... or set", "Pass --api-key or set"),
+    ("TOROUTER_API_KEY / api_key=", "TOROUTER_API_KEY / --api-key"),
+    ("(TOROUTER_API_KEY or api_key=)", "(--api-key or TOROUTER_API_KEY)"),
+    ("client.models.list()", "`torouter models`"),
+    ("Raise timeout= or deadline=", "Raise --timeout"),
+    ("raise stream_idle_timeout= or resend", "resend"),
+    ("The partial output is in err.chunks; resend", "The partial answer was printed; resend"),
+    ("The partial output is in err.partial / err.text; resend",
+     "The partial answer was printed; resend"),
+    ("; see err.retry_after", " (the gateway's Retry-After is shown below, if it sent one)"),
+    ("Use the gateway's http(s) URL", "Set --base-url or TOROUTER_BASE_URL to the gateway's URL"),
+    ("Fix the argument named in the message", "Fix the setting named in the message"),
+    ("api_key=", "--api-key"),
+    ("base_url", "--base-url"),
+)
+#: Families where walking the whole checklist finds the cause fastest.
+_DOCTOR_FAMILIES = (AuthenticationError, PermissionDeniedError, APIConnectionError)
+
+
+def cli_hint(err: ToRouterError | type[ToRouterError], hint: str | None = None, *,
+             suggest_doctor: bool = True) -> str | None:
+    """``hint`` (default: the error's own) in command-line wording: flags, ``torouter models``,
+    ``torouter doctor`` instead of Python arguments and methods."""
+    cls = err if isinstance(err, type) else type(err)
+    if hint is None:
+        hint = err.default_hint if isinstance(err, type) else err.hint
+    if not hint:
+        return hint
+    for python, cli in _CLI_WORDING:
+        hint = hint.replace(python, cli)
+    if (suggest_doctor and issubclass(cls, _DOCTOR_FAMILIES) and "torouter doctor" not in hint
+            and not issubclass(cls, StreamInterrupted)):
+        hint += " `torouter doctor` checks the key and the connection step by step."
+    return hint
+
 
 
 class Exit(IntEnum):
@@ -88,7 +128,7 @@ def error_info(err: ToRouterError) -> dict[str, Any]:
         "retryable": err.retryable,
         "retries_taken": err.retries_taken,
         "retry_after": err.retry_after,
-        "hint": err.hint,
+        "hint": cli_hint(err),
         "doc_url": err.doc_url,
     }
 
@@ -176,8 +216,9 @@ class Output:
         _, label, _ = family_of(type(err))
         self.note(f"torouter {command}: error: {describe(err)}")
         rows: list[tuple[str, ...]] = []
-        if err.hint:
-            rows.append(("  what to do:", err.hint))
+        hint = cli_hint(err)
+        if hint:
+            rows.append(("  what to do:", hint))
         if err.doc_url:
             rows.append(("  docs:", err.doc_url))
         if err.retryable:

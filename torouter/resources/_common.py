@@ -65,7 +65,9 @@ def build_spec(
             guess = f"did you mean {close[0]!r}? " if close else ""
             raise InvalidArgumentError(
                 f"unexpected argument {name!r} for {path}; {guess}"
-                "(send fields newer than this SDK with extra_body={...})"
+                "(send fields newer than this SDK with extra_body={...})",
+                hint="Check the spelling against the method's parameters; send fields newer "
+                     "than this SDK with extra_body={...}.",
             )
     for name in required:
         if body.get(name) in (None, "", [], ()):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import pydantic
 from typing_extensions import Unpack
 
 from .._errors import InvalidArgumentError
-from .._parsing import parse_chat_completion, response_format_param
+from .._parsing import _tool_models, parse_chat_completion, response_format_param
 from .._response import RawResponse
 from .._stream_helper import AsyncChatCompletionStreamManager, ChatCompletionStreamManager
 from .._streaming import AsyncStream, Stream
@@ -61,6 +61,12 @@ def _parse_spec(params: Any, response_format: Any) -> tuple[RequestSpec[Any], An
         raise InvalidArgumentError(
             "parse() returns a whole completion; it takes no stream= argument"
         )
+    params, tools = _structured(params, response_format, "parse()")
+    return _spec(False, params, raw=False), tools
+
+
+def _structured(params: Any, response_format: Any, what: str) -> tuple[dict[str, Any], Any]:
+    """``params`` with ``response_format`` sent as a strict JSON Schema, and the tools."""
     params = dict(params)
     if params.get("tools") is not None:
         params["tools"] = list(params["tools"])  # read twice: sent, then used to parse
@@ -68,11 +74,38 @@ def _parse_spec(params: Any, response_format: Any) -> tuple[RequestSpec[Any], An
         if not (isinstance(response_format, type)
                 and issubclass(response_format, pydantic.BaseModel)):
             raise InvalidArgumentError(
-                "parse() needs response_format=<a pydantic model class>; send a dict "
+                f"{what} needs response_format=<a pydantic model class>; send a dict "
                 "response_format with create()"
             )
         params["response_format"] = response_format_param(response_format)
-    return _spec(False, params, raw=False), params.get("tools")
+    return params, params.get("tools")
+
+
+def _stream_spec(params: Any, response_format: Any, client: ToRouter | AsyncToRouter
+                 ) -> tuple[RequestSpec[Any], Callable[[ChatCompletion], Any] | None]:
+    """The request of ``stream()`` and, for structured output, the step that parses the
+    final completion (once the stream is complete: never partial JSON)."""
+    if "stream" in params:
+        raise InvalidArgumentError("stream() always streams: leave out stream=")
+    if response_format is None or isinstance(response_format, Mapping):
+        if response_format is not None:  # a plain response_format dict is sent as given
+            params = {**params, "response_format": response_format}
+        tools = params.get("tools")
+        if tools is not None and not isinstance(tools, list):
+            params = {**params, "tools": list(tools)}  # read twice: sent, then used to parse
+        if not _tool_models(params.get("tools")):
+            return _spec(True, params, raw=False), None
+        model: Any = None
+    else:
+        params, _ = _structured(params, response_format, "stream()")
+        model = response_format
+    tools = params.get("tools")
+
+    def finalize(completion: ChatCompletion) -> Any:
+        return parse_chat_completion(completion, response_format=model, tools=tools,
+                                     redact=(client.api_key.get_secret_value(),))
+
+    return _spec(True, params, raw=False), finalize
 
 
 def _spec(stream: bool, params: Any, raw: bool) -> RequestSpec[Any]:
@@ -104,12 +137,6 @@ def _spec(stream: bool, params: Any, raw: bool) -> RequestSpec[Any]:
     return spec
 
 
-def _stream_spec(params: Any) -> RequestSpec[Any]:
-    if "stream" in params:
-        raise InvalidArgumentError("stream() always streams: leave out stream=")
-    return _spec(True, params, raw=False)
-
-
 class Completions:
     """``client.chat.completions`` (sync)."""
 
@@ -136,7 +163,14 @@ class Completions:
         result: Any = self._client._request(_spec(stream, params, raw=False))
         return result  # type: ignore[no-any-return]
 
-    def stream(self, **params: Unpack[ChatCreateArgs]) -> ChatCompletionStreamManager:
+    @overload
+    def stream(self, *, response_format: type[ResponseFormatT], **params: Unpack[ChatParseArgs]
+               ) -> ChatCompletionStreamManager[ParsedChatCompletion[ResponseFormatT]]: ...
+    @overload
+    def stream(self, **params: Unpack[ChatCreateArgs]
+               ) -> ChatCompletionStreamManager[ChatCompletion]: ...
+    def stream(self, *, response_format: Any = None,
+               **params: Any) -> ChatCompletionStreamManager[Any]:
         """Stream a chat completion as typed events::
 
             with client.chat.completions.stream(model=..., messages=...) as stream:
@@ -146,10 +180,12 @@ class Completions:
 
         The request is made when the ``with`` block starts, exactly as
         ``create(stream=True, **params)`` would make it (same arguments, retries before the
-        first event, errors).  See ``docs/stream-helper.md``.
+        first event, errors).  With ``response_format=MyModel`` the final completion is a
+        ``ParsedChatCompletion[MyModel]``, parsed once the stream is complete (as ``parse()``
+        does, with the same ``OutputError`` failures).  See ``docs/stream-helper.md``.
         """
-        spec = _stream_spec(params)
-        return ChatCompletionStreamManager(lambda: self._client._request(spec))
+        spec, finalize = _stream_spec(params, response_format, self._client)
+        return ChatCompletionStreamManager(lambda: self._client._request(spec), finalize)
 
     @property
     def with_raw_response(self) -> CompletionsWithRawResponse:
@@ -219,11 +255,19 @@ class AsyncCompletions:
         result: Any = await self._client._request(_spec(stream, params, raw=False))
         return result  # type: ignore[no-any-return]
 
-    def stream(self, **params: Unpack[ChatCreateArgs]) -> AsyncChatCompletionStreamManager:
+    @overload
+    def stream(self, *, response_format: type[ResponseFormatT], **params: Unpack[ChatParseArgs]
+               ) -> AsyncChatCompletionStreamManager[ParsedChatCompletion[ResponseFormatT]]: ...
+    @overload
+    def stream(self, **params: Unpack[ChatCreateArgs]
+               ) -> AsyncChatCompletionStreamManager[ChatCompletion]: ...
+    def stream(self, *, response_format: Any = None,
+               **params: Any) -> AsyncChatCompletionStreamManager[Any]:
         """Stream a chat completion as typed events: ``async with ....stream(...) as s:``
-        (the same as the sync ``stream``; the request is made when the block starts)."""
-        spec = _stream_spec(params)
-        return AsyncChatCompletionStreamManager(lambda: self._client._request(spec))
+        (the same as the sync ``stream``, ``response_format`` included; the request is made
+        when the block starts)."""
+        spec, finalize = _stream_spec(params, response_format, self._client)
+        return AsyncChatCompletionStreamManager(lambda: self._client._request(spec), finalize)
 
     @property
     def with_raw_response(self) -> AsyncCompletionsWithRawResponse:

@@ -1,5 +1,7 @@
 """Test helpers for torouter: :class:`FakeGateway`, an in-process emulator of the ToRouter gateway.
 
+``pip install "torouter[testing]"`` brings what the kit uses: pytest, respx and anyio.
+
 Importing this package is cheap: names load on first use (PEP 562), and the fake gateway does not
 use the SDK (it answers any HTTP client). Typical use::
 

@@ -43,3 +43,8 @@ class FakeClock:
 
     def __repr__(self) -> str:
         return f"FakeClock({self():.3f})"
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

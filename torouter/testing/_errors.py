@@ -17,8 +17,8 @@ __all__ = [
 Dialect = Literal["reference", "limits"]
 """Which documentation pages win where they contradict (§11 items 1-5).
 
-``"reference"``: the error-codes/errors pages [p1][p2]. ``"limits"``: the key-limit pages
-[p9][p16][p30] (plus [p5] for the balance status).
+``"reference"``: the error-codes/errors pages (p1, p2). ``"limits"``: the key-limit pages
+(p9, p16, p30; p5 for the balance status).
 """
 
 ErrorShape = Literal["openai", "anthropic", "gemini"]
@@ -141,3 +141,8 @@ def error_body(
     if shape == "anthropic":
         return json.dumps({"type": "error", "error": inner}).encode()
     return json.dumps({"error": inner}).encode()
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -172,6 +172,9 @@ class FakeGateway(KeyRing):
         )
         self.upstream = Upstream(self._lock, seed)
         self._requests: list[RequestRecord] = []
+        #: Called with each :class:`RequestRecord` as it is logged (``python -m torouter.testing``
+        #: prints :meth:`RequestRecord.log_line` to stderr with it).
+        self.on_request: Callable[[RequestRecord], None] | None = None
         self._ip_hits: dict[str, deque[float]] = {}
         self._n_requests = 0
 
@@ -190,9 +193,12 @@ class FakeGateway(KeyRing):
             return m
 
     # ------------------------------------------------------------------ scripting, log
-    def script(self, *outcomes: Outcome, times: int = 1, path: str | None = None) -> None:
+    def script(
+        self, *outcomes: Outcome, times: int = 1, path: str | None = None,
+        model: str | None = None,
+    ) -> None:
         """Queue client-visible outcomes for the next requests (see :meth:`Upstream.script`)."""
-        self.upstream.script(*outcomes, times=times, path=path)
+        self.upstream.script(*outcomes, times=times, path=path, model=model)
 
     def fail_next(
         self,
@@ -297,6 +303,8 @@ class FakeGateway(KeyRing):
                     body=ctx.body if isinstance(ctx.body, dict) else None,
                 )
             )
+            if self.on_request is not None:
+                self.on_request(self._requests[-1])
             return reply
 
     def _dispatch(self, req: GatewayRequest, ctx: _Ctx, n: int) -> tuple[Reply, str]:
@@ -356,7 +364,7 @@ class FakeGateway(KeyRing):
         def success(o: Outcome) -> Reply:
             return self._success(route, body, model, entry, ks, acct, ctx, o, n)
 
-        forced = self.upstream.take(norm, upstream_bound)
+        forced = self.upstream.take(norm, upstream_bound, (model, entry.id))
         if forced is not None:
             return self._apply(forced, ctx, success, delay=0.0)
         return self._failover(entry.id, ctx, success)  # channels serve the base id (§1.6)
@@ -618,3 +626,8 @@ class FakeGateway(KeyRing):
 
     def _hex(self, kind: str, n: int, length: int) -> str:
         return seeded_hex(self.seed, kind, n, length)
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

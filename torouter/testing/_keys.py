@@ -51,7 +51,7 @@ def mask_key(key: str | None) -> str | None:
     if key is None:
         return None
     if len(key) < 12:
-        return "…"
+        return "sk-…" if key.startswith("sk-") else "…"
     return f"{key[:3]}…{key[-4:]}"
 
 
@@ -382,3 +382,8 @@ class KeyRing:
         ks.spent_usd += usd
         if not ks.requires_subscription:
             acct.balance_usd -= usd
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -1,7 +1,8 @@
 """pytest plugin (entry point ``torouter``): fixtures for testing code that uses torouter.
 
-Installed with the package and loaded by pytest automatically; nothing to import. Fixtures
-(function-scoped):
+Installed with the package and loaded by pytest automatically; nothing to import
+(``pip install "torouter[testing]"`` brings pytest, respx and anyio). Async tests that use
+``torouter_async_client`` are marked ``@pytest.mark.anyio``. Fixtures (function-scoped):
 
 * ``torouter_gateway`` -- a fresh :class:`~torouter.testing.FakeGateway` (the documented gateway:
   keys and their limits, accounts, errors, upstream failures you script with ``fail_next``...).

@@ -1,8 +1,8 @@
 """One-line respx stubs for testing code that uses torouter, sync and async alike.
 
-With respx (``pip install respx``; its pytest fixture is ``respx_mock``) the real client talks to
-no server at all: each helper answers the client's next requests with exactly what the gateway
-would send::
+With respx (``pip install "torouter[testing]"`` brings it; its pytest fixture is ``respx_mock``)
+the real client talks to no server at all: each helper answers the client's next requests with
+exactly what the gateway would send::
 
     import torouter
     from torouter.testing import instant_retries, stub_completion, stub_error, stub_stream
@@ -520,3 +520,8 @@ def instant_retries(client: ClientT) -> ClientT:
 
 def _sleep_nothing(seconds: float) -> None:
     return None
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -188,3 +188,8 @@ class GatewayServer:
 
     def __repr__(self) -> str:
         return f"GatewayServer({self.base_url!r}, closed={self._closed})"
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -254,33 +255,60 @@ class Channel:
 class _Scripted:
     outcome: Outcome
     path: str | None
+    model: str | None = None
+
+    def applies(self, path: str, upstream_bound: bool, models: Collection[str]) -> bool:
+        if self.model is not None and self.model not in models:
+            return False
+        return (self.path is None and upstream_bound) or bool(self.path and self.path in path)
 
 
 class Upstream:
     """Script the upstream: gateway-level outcomes and the channel list (see module docs).
 
     Gateway-level scripts apply only to upstream-bound routes (chat completions, embeddings) unless
-    a ``path`` substring is given (e.g. ``path="/models"``).
+    a ``path`` substring is given (e.g. ``path="/models"``).  With ``model=`` they apply only to
+    requests for that model (the id as requested, or the catalog id it resolves to), e.g. one
+    model down while the others answer::
+
+        gateway.upstream.always(Outcome.upstream_unavailable(503), model="gpt-5")
     """
 
     def __init__(self, lock: threading.RLock, seed: int) -> None:
         self._lock = lock
         self._queue: deque[_Scripted] = deque()
         self._always: _Scripted | None = None
+        self._always_by_model: dict[str, _Scripted] = {}
         self._channels: dict[str, Channel] = {"default": Channel("default", _lock=lock)}
         self._rng = random.Random(f"{seed}:channels")
         self._uses = 0
 
     # -- gateway level -------------------------------------------------------------------------
-    def script(self, *outcomes: Outcome, times: int = 1, path: str | None = None) -> None:
-        """Queue ``outcomes`` (repeated ``times``) for the next requests that pass the gateway."""
+    def script(
+        self, *outcomes: Outcome, times: int = 1, path: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        """Queue ``outcomes`` (repeated ``times``) for the next requests that pass the gateway
+        (only requests for ``model`` when it is given)."""
         with self._lock:
             for _ in range(times):
-                self._queue.extend(_Scripted(o, path) for o in outcomes)
+                self._queue.extend(_Scripted(o, path, model) for o in outcomes)
 
-    def always(self, outcome: Outcome | None, *, path: str | None = None) -> None:
-        """Apply ``outcome`` to every request once the queue is empty (``None`` switches it off)."""
+    def always(
+        self, outcome: Outcome | None, *, path: str | None = None, model: str | None = None
+    ) -> None:
+        """Apply ``outcome`` to every request once the queue is empty (``None`` switches it off).
+
+        With ``model`` it applies to that model's requests only, and takes precedence over a
+        permanent outcome without a model; ``always(None, model=m)`` brings ``m`` back.
+        """
         with self._lock:
+            if model is not None:
+                if outcome is None:
+                    self._always_by_model.pop(model, None)
+                else:
+                    self._always_by_model[model] = _Scripted(outcome, path, model)
+                return
             self._always = None if outcome is None else _Scripted(outcome, path)
 
     def clear(self) -> None:
@@ -288,6 +316,7 @@ class Upstream:
         with self._lock:
             self._queue.clear()
             self._always = None
+            self._always_by_model.clear()
             for ch in self._channels.values():
                 ch.clear()
 
@@ -297,17 +326,22 @@ class Upstream:
         with self._lock:
             return len(self._queue)
 
-    def take(self, path: str, upstream_bound: bool) -> Outcome | None:
-        """Consume the next gateway-level outcome that applies to ``path`` (internal)."""
+    def take(
+        self, path: str, upstream_bound: bool, models: Collection[str] = ()
+    ) -> Outcome | None:
+        """Consume the next gateway-level outcome that applies to ``path`` and a request for one
+        of ``models`` (the requested id and its catalog id) (internal)."""
         with self._lock:
             for i, item in enumerate(self._queue):
-                if (item.path is None and upstream_bound) or (item.path and item.path in path):
+                if item.applies(path, upstream_bound, models):
                     del self._queue[i]
                     return item.outcome
+            for model in models:
+                m = self._always_by_model.get(model)
+                if m is not None and m.applies(path, upstream_bound, models):
+                    return m.outcome
             a = self._always
-            if a is not None and (
-                (a.path is None and upstream_bound) or (a.path and a.path in path)
-            ):
+            if a is not None and a.applies(path, upstream_bound, models):
                 return a.outcome
             return None
 
@@ -364,3 +398,8 @@ class Upstream:
         with self._lock:
             self._uses += 1
             ch.last_used = self._uses
+
+
+from .._public import publish as _publish  # noqa: E402
+
+_publish(__name__)

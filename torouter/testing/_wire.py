@@ -82,6 +82,18 @@ class RequestRecord:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     body: dict[str, Any] | None = field(default=None, repr=False)
 
+    def log_line(self) -> str:
+        """One access-log line: method, path, status, gateway code, request id, masked key
+        (and the model, and what the scripted upstream did when it was not a plain answer)."""
+        status = str(self.status) if self.status else "---"
+        parts = [self.method, self.path, status, self.code or "-", self.request_id,
+                 f"key={self.key or '-'}"]
+        if self.model:
+            parts.append(f"model={self.model}")
+        if self.outcome not in ("ok", "scripted", "not_found", "model_not_found"):
+            parts.append(f"({self.outcome})")
+        return " ".join(parts)
+
 
 @dataclass
 class GatewayRequest:

@@ -260,3 +260,8 @@ __all__ = [
     "ParsedFunctionToolCall",
     "ParsedToolCallUnion",
 ]
+
+
+from .._public import publish_package as _publish_package
+
+_publish_package(__name__)
