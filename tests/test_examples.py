@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
 SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py",
-           "structured_outputs.py", "stream_helper.py"]
+           "structured_outputs.py", "stream_helper.py", "fleet.py"]
 DEV = ["-X", "dev", "-W", "error::ResourceWarning"]  # unclosed clients and sockets fail
 
 
@@ -206,6 +206,23 @@ def test_configuring_retries_example(runs: dict[str, Run]) -> None:
     assert "raised at once: attempts=1, why: not retried by policy" in out
     assert "within the 0.3 s deadline" in out
     assert "call 2: attempts=1 (retry budget empty)" in out
+
+
+def test_fleet_example(runs: dict[str, Run]) -> None:
+    import re
+
+    out = ok(runs["fleet.py"])
+    if "the coordinator will fail open" in out:  # no redis-server here: the processes work alone
+        assert "20 calls: KeyExpired\n" in out
+        return
+    assert "this process: RateLimited (no retries allowed; the fleet pauses for 2 s)" in out
+    assert out.count(": ok after ") == 4, out  # the others waited out the pause, then succeeded
+    seen = re.search(r"the gateway saw (\d+) requests with the expired key for 20 calls", out)
+    fleet = re.search(r"(\d+) calls: KeyExpired \(from the fleet, nothing sent\)", out)
+    assert seen is not None and fleet is not None, out
+    # About one request per process (those in flight when the first was recorded); a process
+    # whose Redis call stalled past its 50 ms timeout on this loaded machine sends on its own.
+    assert 1 <= int(seen.group(1)) <= 10 and int(fleet.group(1)) == 20 - int(seen.group(1)), out
 
 
 def test_the_pytest_example_passes_with_the_plugin_loaded_from_its_entry_point(

@@ -149,3 +149,16 @@ def test_a_call_that_succeeds_at_once_never_loads_tenacity() -> None:
         "print(json.dumps([first, 'tenacity' in sys.modules, r.retries_taken]))"
     )
     assert loaded == [False, True, 1]
+
+
+def test_redis_loads_only_when_a_coordinator_is_made() -> None:
+    loaded = _fresh(
+        "import json, sys, torouter\n"
+        "torouter.ToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1').close()\n"
+        "torouter.AsyncToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1')\n"
+        "cls = torouter.RedisCoordinator\n"  # the name resolves without importing redis
+        "before = 'redis' in sys.modules\n"
+        "cls('redis://127.0.0.1:9/0')\n"
+        "print(json.dumps([before, 'redis' in sys.modules]))"
+    )
+    assert loaded == [False, True]

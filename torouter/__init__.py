@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
     )
     from ._budget import RetryBudget
     from ._client import AsyncToRouter, ToRouter
+    from ._coordinator import RedisCoordinator
     from ._errors import (
         ERROR_CATALOG,
         AccessDenied,
@@ -85,6 +86,7 @@ _MODULES = {
                      "DEFAULT_STREAM_IDLE_TIMEOUT DEFAULT_TIMEOUT ClientOptions",
     "._budget": "RetryBudget",
     "._client": "AsyncToRouter ToRouter",
+    "._coordinator": "RedisCoordinator",
     "._errors": "ERROR_CATALOG AccessDenied APIConnectionError ApiKeyInQueryDeprecated "
                 "ApiKeyRequired APIResponseValidationError APIStatusError APITimeoutError "
                 "AuthenticationError BadRequestError BillingError CatalogEntry "
@@ -153,6 +155,7 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "RawResponse",
+    "RedisCoordinator",
     "RetryBudget",
     "RetryPolicy",
     "RetryRule",

@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 import pydantic
@@ -43,6 +43,9 @@ from ._streaming import _scrub, _snippet, _StreamState, cut_socket, transport_de
 from ._transport import default_http_client
 from ._version import __version__
 from .types._base import set_response_info
+
+if TYPE_CHECKING:
+    from ._coordinator import RedisCoordinator, _FleetLayer
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -148,6 +151,7 @@ class ClientOptions(TypedDict, total=False):
     retry_budget: RetryBudget | bool | None
     on_retry: OnRetry | None
     stream_idle_timeout: float | None
+    coordinator: RedisCoordinator | None
 
 
 _OPTION_KEYS = frozenset(ClientOptions.__annotations__)
@@ -226,6 +230,7 @@ class BaseClient(Generic[HttpT]):
     _wire_headers: httpx.Headers | None
     _urls: dict[str, httpx.URL]
     _seam: Seam | None
+    _coordinator: RedisCoordinator | None
 
     def __init__(
         self,
@@ -241,6 +246,7 @@ class BaseClient(Generic[HttpT]):
         retry_budget: RetryBudget | bool | None = True,
         on_retry: OnRetry | None = None,
         stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
+        coordinator: RedisCoordinator | None = None,
     ) -> None:
         api_key = _secret(api_key)  # from here on no frame holds the key as plain text
         if http_client is not None and not isinstance(http_client, self._http_class):
@@ -252,6 +258,7 @@ class BaseClient(Generic[HttpT]):
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
             retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
+            coordinator=coordinator,
         )
         self._owns_http = http_client is None
         if http_client is None:
@@ -371,6 +378,7 @@ class BaseClient(Generic[HttpT]):
         retry_budget: RetryBudget | bool | None,
         on_retry: OnRetry | None,
         stream_idle_timeout: float | None,
+        coordinator: RedisCoordinator | None = None,
     ) -> None:
         # The key is only ever held as a SecretStr in these frames (tracebacks with locals
         # show SecretStr('**********')), and it is checked last.
@@ -415,6 +423,12 @@ class BaseClient(Generic[HttpT]):
         if on_retry is not None and not callable(on_retry):
             raise InvalidArgumentError("on_retry must be callable(error, attempt)")
         self._on_retry = on_retry
+        if coordinator is not None:
+            from ._coordinator import RedisCoordinator
+
+            if not isinstance(coordinator, RedisCoordinator):
+                raise InvalidArgumentError("coordinator must be a torouter.RedisCoordinator")
+        self._coordinator = coordinator
         headers = dict(default_headers or {})
         check_headers(headers, "default_headers")
         self._default_headers = headers
@@ -442,7 +456,26 @@ class BaseClient(Generic[HttpT]):
     def _layers(self) -> tuple[Layer | None, ...]:
         """The seam's layers for this client, in order (``_seam``): telemetry (outermost, spans
         the whole call), fleet coordination (may wait or refuse first), circuit breaker."""
-        return ()
+        breaker = None  # the client's CircuitBreaker (a Layer), once there is one
+        return self._coordinated(breaker)
+
+    def _coordinated(self, breaker: Any) -> tuple[Layer | None, Layer | None]:
+        """The fleet layer and the breaker layer, in this order (the breaker last).
+
+        Without a coordinator: ``(None, breaker)``.  With one that shares breakers, the fleet
+        layer decides ``breaker``'s state fleet-wide in its own Redis round trip, so the local
+        breaker layer is left out: ``(fleet, None)``.
+        """
+        fleet = self._fleet_layer(breaker)
+        if fleet is not None and fleet.breaker is not None:
+            return fleet, None
+        return fleet, breaker
+
+    def _fleet_layer(self, breaker: Any = None) -> _FleetLayer | None:
+        """The coordinator bound to this client's key (``None`` without a coordinator)."""
+        if self._coordinator is None:
+            return None
+        return self._coordinator._bind(self._api_key, self._base, breaker)
 
     # -- public, shared ---------------------------------------------------------------------
 
@@ -494,6 +527,7 @@ class BaseClient(Generic[HttpT]):
             "retry_budget": self._budget,
             "on_retry": self._on_retry,
             "stream_idle_timeout": self._stream_idle_timeout,
+            "coordinator": self._coordinator,
         }
 
     def _derive(self, overrides: Mapping[str, Any]) -> Any:

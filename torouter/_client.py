@@ -57,6 +57,8 @@ class ToRouter(BaseClient[httpx.Client]):
             ``True`` (default) for a fresh one, ``None``/``False`` to switch it off.
         on_retry: ``on_retry(error, attempt)`` called before each retry's sleep.
         stream_idle_timeout: longest silence between two stream events (default 120 s).
+        coordinator: a :class:`RedisCoordinator` shared by a fleet of processes using the same
+            key: shared rate-limit pauses, terminal key states, breakers (``docs/fleet.md``).
     """
 
     chat: Chat

@@ -135,6 +135,9 @@ class ToRouterError(Exception):
     body: object | None
     retry_after: float | None
     attempts: tuple[Attempt, ...]
+    #: ``True`` when nothing was sent: the fleet's coordinator (``RedisCoordinator``) knew the
+    #: outcome already (another process received this error, or the key is paused fleet-wide).
+    from_coordinator: bool = False
 
     def __init__(
         self,
