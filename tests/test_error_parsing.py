@@ -494,3 +494,258 @@ def test_every_catalog_class_with_a_status_builds_and_describes_itself() -> None
                 assert isinstance(err, entry.cls), (entry.name, status, type(err).__name__)
             else:
                 assert type(err) is entry.cls, (entry.name, status, type(err).__name__)
+
+
+# --- what a user sees in the details --------------------------------------------------------
+
+
+def _from_body(data: object, status: int | None = 400, **kwargs: Any) -> APIStatusError:
+    return make_status_error(status=status, parsed=parse_error_body(body(data)), request_id=None,
+                             response=None, retry_after=None, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("error", "cls", "code"),
+    [
+        ({"type": "INSUFFICIENT_BALANCE", "code": "API_KEY_DISABLED"}, InsufficientBalance,
+         "INSUFFICIENT_BALANCE"),
+        ({"type": "API_KEY_DISABLED", "code": "INSUFFICIENT_BALANCE"}, KeyDisabled,
+         "API_KEY_DISABLED"),
+        ({"code": "USER_INACTIVE", "status": "API_KEY_EXPIRED"}, UserInactive, "USER_INACTIVE"),
+    ],
+)
+def test_the_first_gateway_code_in_the_body_wins(
+    error: dict[str, str], cls: type[APIStatusError], code: str
+) -> None:
+    err = _from_body({"error": {**error, "message": "m"}}, status=403)
+    assert type(err) is cls
+    assert err.code == code
+
+
+def test_the_specific_code_is_reported_not_the_generic_type() -> None:
+    err = _from_body({"error": {"type": "invalid_request_error", "code": "context_length_exceeded",
+                                "message": "too long"}})
+    assert type(err) is BadRequestError
+    assert err.code == "context_length_exceeded"
+    assert "context_length_exceeded" in str(err) and "invalid_request_error" not in str(err)
+    err = _from_body({"error": {"type": "invalid_request_error", "code": "brand_new_code"}},
+                     status=None)
+    assert err.code == "brand_new_code"
+    # a generic type alone is still reported
+    assert _from_body({"error": {"type": "invalid_request_error"}}).code == "invalid_request_error"
+
+
+@pytest.mark.parametrize(("numeric", "status"), [(599, 599), (100, 100), (503, 503),
+                                                  (600, 500), (99, 500), (True, 500)])
+def test_a_status_inside_a_stream_error_event_counts_only_from_100_to_599(
+    numeric: object, status: int
+) -> None:
+    # A stream error event has no HTTP status of its own: a Gemini-style numeric error.code in
+    # the event gives it one, if it is a real status.
+    err = _from_body({"error": {"code": numeric, "message": "m"}}, status=None)
+    assert err.status_code == status
+
+
+def test_retry_after_zero_is_shown() -> None:
+    err = make_status_error(status=429, parsed=parse_error_body(b""), request_id=None,
+                            response=None, retry_after=0.0)
+    assert err.retry_after == 0.0
+    assert "[retry_after=0s]" in str(err)
+    no_wait = make_status_error(status=429, parsed=parse_error_body(b""), request_id=None,
+                                response=None, retry_after=None)
+    assert "[retry_after=" not in str(no_wait)
+
+
+def test_a_body_that_cannot_be_checked_for_the_key_is_dropped() -> None:
+    # An error object the SDK cannot re-serialise (here: nested deeper than the JSON encoder
+    # goes) might still hold the key somewhere: the error keeps its code and a masked message,
+    # never the body.
+    deep: list[object] = [KEY]
+    for _ in range(100_000):
+        deep = [deep]
+    data = {"error": {"type": "INVALID_API_KEY", "message": f"bad key {KEY}"}, "trace": deep}
+    err = make_status_error(status=401, parsed=parse_error_object(data), request_id=None,
+                            response=None, retry_after=None, redact=(KEY,))
+    assert type(err) is InvalidApiKey and err.code == "INVALID_API_KEY"
+    assert err.body is None
+    assert KEY not in str(err) and KEY not in err.message
+    assert err.message == "bad key sk-…w0Cd".replace("w0Cd", KEY[-4:])
+    # the same body without the key is kept as it is
+    clean = make_status_error(status=401, parsed=parse_error_object({"error": "x", "n": 1}),
+                              request_id=None, response=None, retry_after=None, redact=(KEY,))
+    assert clean.body == {"error": "x", "n": 1}
+
+
+@pytest.mark.parametrize(
+    ("key", "masked"),
+    [
+        ("sk-0123456789abcdef", "sk-…cdef"),
+        ("sk-456789abc", "sk-…9abc"),  # 12 characters: the tail is shown
+        ("sk-456789ab", "sk-… (a short key: 11 characters)"),  # too short to show any of it
+        ("abc", "… (a short key: 3 characters)"),
+        ("0123456789ab", "…89ab"),
+        ("", ""),
+    ],
+)
+def test_mask_key_shows_a_tail_only_for_keys_of_12_characters_or_more(key: str,
+                                                                       masked: str) -> None:
+    from torouter._errors import mask_key
+
+    assert mask_key(key) == masked
+    if len(key) < 12:
+        assert key[-4:] not in mask_key(key) or not key
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("API_KEY_EXPIRED", "KeyExpired"),
+        ("api_key_expired", "KeyExpired"),  # codes in any case
+        ("  INVALID_API_KEY ", "InvalidApiKey"),
+        ("KeyDisabled", "KeyDisabled"),  # a class name
+        ("ratelimited", "RateLimited"),
+        ("ip not allowed", "AccessDenied"),
+        ("insufficient_quota", "QuotaExhausted"),  # a provider code
+        ("permission_error", "PermissionDeniedError"),  # a generic category
+        (401, "AuthenticationError"),  # a status
+        ("404", "NotFoundError"),
+        (503, "NoEligibleChannel"),
+        (599, "InternalServerError"),  # any other 5xx
+        (413, "BadRequestError"),
+    ],
+)
+def test_lookup_finds_the_catalog_row(query: str | int, name: str) -> None:
+    from torouter._errors import lookup
+
+    entry = lookup(query)
+    assert entry is not None and entry.name == name
+
+
+@pytest.mark.parametrize("query", ["NO_SUCH_CODE", "", 418, "302"])
+def test_lookup_of_something_unknown_is_none(query: str | int) -> None:
+    from torouter._errors import lookup
+
+    assert lookup(query) is None
+
+
+@pytest.mark.parametrize(
+    ("cls", "status"),
+    [(BadRequestError, 400), (AuthenticationError, 401), (BillingError, 402),
+     (PermissionDeniedError, 403), (NotFoundError, 404), (RateLimitError, 429),
+     (InternalServerError, 500), (UpstreamUnavailable, 502), (NoEligibleChannel, 503),
+     (UpstreamTimeout, 504), (InsufficientBalance, 403), (QuotaExhausted, 429),
+     (UsageLimitExceeded, 429), (SubscriptionNotFound, 403), (SubscriptionInvalid, 403)],
+)
+def test_an_error_event_in_a_stream_gets_the_status_of_its_class(
+    cls: type[APIStatusError], status: int
+) -> None:
+    # A stream error event arrives inside a 200: the error reports the status its class has
+    # over plain HTTP, so handlers keyed on status_code see the same number.
+    code = next((e.codes[0] for e in torouter.ERROR_CATALOG if e.cls is cls and e.codes), None)
+    data = {"error": {"type": code, "message": "m"}} if code else {"error": {"message": "m"}}
+    if code is None:  # a class no code selects: the status it stands for (documented)
+        assert cls.canonical_status == status
+        return
+    err = make_status_error(status=None, parsed=parse_error_object(data), request_id=None,
+                            response=None, retry_after=None)
+    assert type(err) is cls
+    assert err.status_code == status
+
+
+def test_an_error_built_directly_is_a_complete_exception() -> None:
+    err = InternalServerError("boom", status_code=500, request_id="r-1")
+    assert err.args == ("boom",)  # what logging and `except Exception as e: e.args` see
+    assert err.attempts == () and err.retries_taken == 0  # no call, no history
+    assert (err.code, err.response, err.body, err.retry_after) == (None, None, None, None)
+    assert err.hint == InternalServerError.default_hint
+    custom = InternalServerError("x", hint="do this", doc_url="https://x.test/page")
+    assert (custom.hint, custom.doc_url) == ("do this", "https://x.test/page")
+    assert err.doc_url == InternalServerError.default_doc_url
+    assert InternalServerError(message="by keyword").args == ("by keyword",)
+    back = pickle.loads(pickle.dumps(err))
+    assert back.args == ("boom",) and back.request_id == "r-1" and back.attempts == ()
+
+
+def test_str_shows_only_the_details_an_error_has() -> None:
+    assert str(torouter.APIConnectionError("connection refused", hint="")) == (
+        "APIConnectionError: connection refused")
+    assert str(BadRequestError("bad", code="odd_code", hint="")) == (
+        "BadRequestError (odd_code): bad")
+    assert str(BadRequestError("bad", status_code=400, code="odd_code", request_id="r-9",
+                               hint="")) == "BadRequestError (400, odd_code): bad [request_id=r-9]"
+    assert str(RateLimited("slow down", status_code=429, retry_after=1.5, hint="Wait.")) == (
+        "RateLimited (429): slow down [retry_after=1.5s] Hint: Wait.")
+
+
+def test_a_stream_interruption_keeps_its_own_copy_of_the_chunks_and_its_details() -> None:
+    delivered = ["a", "b"]
+    err = torouter.StreamInterrupted("cut after 2 chunks", chunks=delivered, request_id="r-s",
+                                     status_code=200)
+    delivered.append("c")  # the caller's list moves on; the error does not
+    assert err.chunks == ["a", "b"]
+    assert (err.message, err.request_id, err.status_code, err.attempts) == (
+        "cut after 2 chunks", "r-s", 200, ())
+    assert torouter.StreamInterrupted("cut").chunks == []
+
+
+def test_catalog_rows_cannot_be_edited() -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        torouter.ERROR_CATALOG[0].meaning = "changed"  # type: ignore[misc]
+
+
+def test_a_message_of_exactly_the_limit_is_kept_whole() -> None:
+    exact = "m" * MAX_MESSAGE
+    assert parse_error_object({"error": {"message": exact}}).message == exact
+    longer = parse_error_object({"error": {"message": exact + "x"}}).message
+    assert len(longer) == MAX_MESSAGE and longer.endswith("…")
+
+
+def test_the_first_message_field_wins() -> None:
+    both = {"message": "from message", "detail": "from detail", "error_description": "desc"}
+    assert parse_error_object(both).message == "from message"
+    assert parse_error_object({"detail": "from detail", "error_description": "d"}).message == (
+        "from detail")
+
+
+def test_only_the_first_4_kib_are_sniffed_for_html() -> None:
+    late = b"x" * 4092 + b"<html><title>Bad Gateway</title></html>"
+    assert "HTML" not in parse_error_body(late).message
+    early = b"x" * 4000 + b"<html><title>Bad Gateway</title></html>"
+    assert parse_error_body(early).message == (
+        "non-JSON (HTML) error body from a proxy or load balancer: Bad Gateway")
+
+
+def test_only_bytes_that_are_not_utf8_are_called_so() -> None:
+    assert parse_error_body(b"Bad Gateway").message == "Bad Gateway"
+    # a correctly encoded U+FFFD is text like any other
+    assert parse_error_body("odd \ufffd char".encode()).message == "odd \ufffd char"
+    assert parse_error_body(b"bad \xff byte").message == (
+        "error body is not UTF-8 text: bad \ufffd byte")
+
+
+@pytest.mark.parametrize("key", ['sk-quote"Zq9Xv7Lm2Np4', "sk-back\\slash9Xv7Lm2Np4"])
+def test_a_key_with_a_quote_or_backslash_echoed_in_json_is_masked(key: str) -> None:
+    # Such keys are legal (printable ASCII); JSON escapes those characters, and the search for
+    # the key must look for it as JSON writes it.
+    data = {"error": {"type": "INVALID_API_KEY", "message": f"bad key {key}"}, "echo": [key]}
+    err = make_status_error(status=401, parsed=parse_error_body(body(data)), request_id=None,
+                            response=None, retry_after=None, redact=(key,))
+    assert type(err) is InvalidApiKey
+    blob = str(err) + repr(err) + json.dumps(err.body) + repr(err.body) + repr(pickle.dumps(err))
+    assert key not in blob and json.dumps(key)[1:-1] not in blob
+    assert err.message == "bad key sk-…" + key[-4:]
+
+
+@pytest.mark.parametrize(("ms", "seconds"), [("0", 0.0), ("0.5", 0.0005), ("1500", 1.5)])
+def test_small_retry_after_ms_values_count(ms: str, seconds: float) -> None:
+    assert parse_retry_after({"retry-after-ms": ms, "retry-after": "7"}) == seconds
+
+
+def test_a_status_inside_a_stream_error_event_chooses_the_class_too() -> None:
+    # no HTTP status of its own: the event's numeric code stands in for one
+    data = {"error": {"code": 402, "status": "api_error", "message": "pay"}}
+    err = make_status_error(status=None, parsed=parse_error_object(data), request_id=None,
+                            response=None, retry_after=None)
+    assert type(err) is BillingError and err.status_code == 402

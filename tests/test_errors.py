@@ -928,3 +928,20 @@ def test_pickle_missing_key_error() -> None:
     back = pickle.loads(pickle.dumps(info.value))
     assert type(back) is ApiKeyRequired
     assert back.status_code is None and back.response is None and back.message == info.value.message
+
+
+def test_the_catalog_gives_each_class_the_codes_and_statuses_the_docs_give() -> None:
+    """The catalog feeds the README table and ``torouter explain``: it says what the docs say."""
+    documented: dict[type[ToRouterError], tuple[set[str], set[int]]] = {}
+    for row in ROWS:
+        codes, statuses = documented.setdefault(row.cls, (set(), set()))
+        codes.add(row.code.lower())
+        statuses.update(row.statuses)
+    for status, cls in CODELESS_STATUS:
+        if status not in (501, 599):  # "any other 5xx": not listed, the 500 row stands for them
+            documented.setdefault(cls, (set(), set()))[1].add(status)
+    entries = {entry.cls: entry for entry in torouter.ERROR_CATALOG}
+    for cls, (codes, statuses) in documented.items():
+        entry = entries[cls]
+        assert {c.lower() for c in entry.codes} >= codes, cls.__name__
+        assert set(entry.statuses) == statuses, cls.__name__

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SECRET = "sk-test-secret-key-0123456789abcdef"
 SCRIPTS = ["quickstart.py", "streaming.py", "handling_errors.py", "configuring_retries.py",
-           "structured_outputs.py", "stream_helper.py", "fleet.py"]
+           "structured_outputs.py", "stream_helper.py", "fleet.py", "telemetry.py"]
 DEV = ["-X", "dev", "-W", "error::ResourceWarning"]  # unclosed clients and sockets fail
 
 
@@ -271,6 +271,24 @@ def test_structured_outputs_example_with_a_key() -> None:
     assert "parsed: MathReasoning" in out and "the model calls GetWeather" in out
     assert "OutputValidationError" not in out  # the failure demos need the fake gateway
     assert len(gateway.requests) == 2
+
+
+def test_telemetry_example_prints_the_call_and_attempt_spans_and_the_metrics(
+    runs: dict[str, Run]
+) -> None:
+    out = ok(runs["telemetry.py"])
+    assert out.count("\n'chat gpt-5-mini' ") == 3 and out.count("\n    'POST' ") == 6
+    assert "http.response.status_code=503" in out and "error.type='UpstreamUnavailable'" in out
+    assert "http.request.resend_count=1" in out
+    assert "torouter.retries_taken=1" in out
+    assert "event torouter.retry.backoff" in out
+    assert "torouter.stream.outcome='completed'" in out
+    assert "'chat gpt-5' " in out and "error.type='AccessDenied'" in out
+    assert "'embeddings text-embedding-3-small'" in out
+    assert "gen_ai.client.operation.duration (s)" in out
+    assert "gen_ai.token.type=output: count=3 sum=9" in out
+    assert "gen_ai.client.operation.time_to_first_chunk (s)" in out
+    assert "sk-fake-" not in out  # no key in any span
 
 
 def test_every_example_is_covered() -> None:

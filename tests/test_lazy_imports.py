@@ -162,3 +162,31 @@ def test_redis_loads_only_when_a_coordinator_is_made() -> None:
         "print(json.dumps([before, 'redis' in sys.modules]))"
     )
     assert loaded == [False, True]
+
+
+def test_without_opentelemetry_a_client_has_no_layer_and_imports_none_of_it() -> None:
+    result = _fresh(
+        "import json, sys\n"
+        "sys.modules['opentelemetry'] = None  # as if it were not installed\n"
+        "import torouter\n"
+        "c = torouter.ToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1')\n"
+        "try:\n"
+        "    torouter.ToRouter(api_key='sk-x', telemetry=True)\n"
+        "    asked = 'no error'\n"
+        "except torouter.InvalidArgumentError as e:\n"
+        "    asked = str(e)\n"
+        "print(json.dumps([c._seam is None, asked,\n"
+        "    [m for m in sys.modules if m.startswith('opentelemetry.')]]))"
+    )
+    assert result[0] is True
+    assert "pip install 'torouter[otel]'" in result[1]
+    assert result[2] == []
+
+
+def test_telemetry_false_imports_no_opentelemetry_even_when_installed() -> None:
+    loaded = _fresh(
+        "import json, sys, torouter\n"
+        "torouter.ToRouter(api_key='sk-x', telemetry=False).close()\n"
+        "print(json.dumps([m for m in sys.modules if m.startswith('opentelemetry')]))"
+    )
+    assert loaded == []

@@ -33,9 +33,9 @@ def test_the_generator_rewrites_a_stale_table(tmp_path: Path) -> None:
         import readme_tables
     finally:
         sys.path.pop(0)
-    stale = "x\n<!-- table:errors -->\nold\n<!-- /table:errors -->\ny\n"
+    stale = "x\n<!-- table:errors -->\nSTALE ROW\n<!-- /table:errors -->\ny\n"
     fresh = readme_tables.render(stale)
-    assert "old" not in fresh and "| `KeyExpired` | `API_KEY_EXPIRED` |" in fresh
+    assert "STALE ROW" not in fresh and "| `KeyExpired` | `API_KEY_EXPIRED` |" in fresh
     assert readme_tables.render(fresh) == fresh
 
 

@@ -8,6 +8,7 @@ transport (``httpx.MockTransport`` or respx); most tests run once on each client
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import inspect
 import json
@@ -602,6 +603,31 @@ async def test_no_sleep_may_reach_the_deadline(kind: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", KINDS)
+async def test_a_sleep_that_would_end_exactly_at_the_deadline_is_not_taken(kind: str) -> None:
+    # 2 s attempt + Retry-After 3 s = the 5 s deadline: the next attempt would start with no
+    # time left, so the call ends now with the gateway's error.
+    clock = FakeClock()
+    script = Script(clock, [error(503, UPSTREAM, {"retry-after": "3"}), ok], took=2.0)
+    err = await fail(make(kind, clock, script, deadline=5))
+    assert isinstance(err, UpstreamUnavailable)
+    assert clock.sleeps == [] and script.count == 1
+    assert err.attempts[-1].stop_reason == "the deadline would pass before the next attempt"
+    # A moment more and the sleep fits.
+    clock = FakeClock()
+    script = Script(clock, [error(503, UPSTREAM, {"retry-after": "3"}), ok], took=[2.0, 0.0])
+    assert (await chat(make(kind, clock, script, deadline=5.25))).retries_taken == 1
+    assert clock.sleeps == [3.0]
+    # A sleep that overran to exactly the deadline: no attempt is sent with no time left.
+    clock = FakeClock(overshoot=2.0)
+    script = Script(clock, [error(503, UPSTREAM, {"retry-after": "1"}), ok])
+    err = await fail(make(kind, clock, script, deadline=3))
+    assert isinstance(err, UpstreamUnavailable) and script.count == 1
+    assert clock.now == clock.start + 3
+    assert err.attempts[-1].stop_reason == "the deadline ran out before the next attempt"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_sleep_that_overran_the_deadline_ends_with_the_last_error(kind: str) -> None:
     # The sleep took 5 s longer than asked (a busy machine): no new attempt is sent and the
     # error the caller sees is the gateway's, with its history.
@@ -730,6 +756,25 @@ async def test_a_timeout_costs_more(kind: str) -> None:
     script = Script(clock, [raises(lambda: httpx.ReadTimeout("slow"))])
     await fail(make(kind, clock, script, retry_budget=budget, max_retries=5))
     assert script.count == 3 and budget.level == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_success_refunds_what_its_retries_spent_or_the_first_try_refund(
+    kind: str
+) -> None:
+    budget = RetryBudget(capacity=100, retry_cost=5, success_refund=2)
+    budget.try_spend(UpstreamUnavailable("earlier"))
+    budget.try_spend(UpstreamUnavailable("earlier"))
+    assert budget.level == 90
+    clock = FakeClock()
+    script = Script(clock, [upstream(), upstream(), ok])
+    reply = await chat(make(kind, clock, script, retry_budget=budget))
+    assert reply.retries_taken == 2
+    assert budget.level == 90  # 2 retries spent 10 tokens; the success gave exactly 10 back
+    clock = FakeClock()
+    await chat(make(kind, clock, Script(clock, [ok]), retry_budget=budget))
+    assert budget.level == 92  # a first-try success refunds success_refund
 
 
 @pytest.mark.anyio
@@ -924,6 +969,10 @@ async def test_the_error_carries_one_record_per_attempt(kind: str, max_jitter: N
     )
     assert err.retries_taken == 3
     assert [a for _, a in seen] == list(err.attempts[:3])
+    # The history is a record: it cannot be edited after the fact (and can be hashed).
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        err.attempts[0].sleep = 99.0  # type: ignore[misc]
+    assert len(set(err.attempts)) == 4
 
 
 @pytest.mark.anyio
@@ -1224,13 +1273,23 @@ def check_call(sc: Scenario, clock: FakeClock, script: Script, outcomes: list[st
     if len(classes) == 1:
         (only,) = classes
         assert script.count <= 1 + policy.rule_for(only).max_retries
-    # Retry-After decides the sleep when given, and never above the cap.
-    for slept, (name, headers) in zip(clock.sleeps, sc.steps, strict=False):
-        assert slept <= max(policy.max_retry_after, 60.0)
+    # Retry-After decides the sleep when given, and one above the cap is never slept; without
+    # it the sleep is the rule's backoff for that retry: its ceiling without jitter, at most
+    # that with jitter.
+    for number, (slept, (name, headers)) in enumerate(
+            zip(clock.sleeps, sc.steps, strict=False), start=1):
         if headers and not name.startswith("API"):
             asked = (int(headers["retry-after-ms"]) / 1000 if "retry-after-ms" in headers
                      else float(headers["retry-after"]))
             assert slept == asked
+            assert asked <= policy.max_retry_after
+        else:
+            backoff = policy.rule_for(getattr(torouter, name)).backoff
+            ceiling = backoff.delay(number, lambda: 1.0)
+            if backoff.jitter:
+                assert 0 <= slept <= ceiling, (number, backoff)
+            else:
+                assert slept == ceiling, (number, backoff)
     # The budget never goes negative nor above its capacity.
     if sc.budget is not None:
         assert 0 <= sc.budget.level <= sc.budget.capacity
@@ -1246,3 +1305,30 @@ def test_properties_of_the_sync_engine(sc: Scenario) -> None:
 @given(sc=scenarios)
 def test_properties_of_the_async_engine(sc: Scenario) -> None:
     asyncio.run(run_scenario("async", sc))
+
+
+def test_a_deadline_gone_before_the_first_attempt_is_a_timeout_that_says_so() -> None:
+    # (e.g. the caller's own code, or a layer of the seam, used up the time before attempt 1)
+    clock = FakeClock()
+    state = CallRetryState(policy=DEFAULT_RETRY_POLICY, budget=None, clock=clock, deadline=5,
+                           on_retry=None, label="test")
+    clock.advance(5)
+    with pytest.raises(APITimeoutError) as info:
+        state.begin(httpx.Timeout(30))
+    assert info.value.message == "the deadline of 5s ran out before attempt 1"
+    assert [a.outcome for a in state.attempts] == ["APITimeoutError"]
+    assert state.stop_reason == "the deadline ran out before the next attempt"
+    assert not state.should_retry(info.value)
+
+
+def test_each_attempt_gets_at_most_what_is_left_of_the_deadline() -> None:
+    clock = FakeClock()
+    state = CallRetryState(policy=DEFAULT_RETRY_POLICY, budget=None, clock=clock, deadline=10,
+                           on_retry=None, label="test")
+    clock.advance(4)
+    got = state.begin(httpx.Timeout(30, connect=2, pool=None))
+    assert (got.connect, got.read, got.write, got.pool) == (2, 6, 6, 6)
+    unbounded = CallRetryState(policy=DEFAULT_RETRY_POLICY, budget=None, clock=clock,
+                               deadline=None, on_retry=None, label="test")
+    timeout = httpx.Timeout(30, connect=2, pool=None)
+    assert unbounded.begin(timeout) is timeout

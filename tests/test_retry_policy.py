@@ -165,7 +165,13 @@ def test_full_jitter_stays_within_zero_and_the_exponential_ceiling(
     initial: float, multiplier: float, maximum: float, retry_number: int, r: float
 ) -> None:
     backoff = Backoff(initial=initial, multiplier=multiplier, maximum=maximum)
-    ceiling = min(maximum, initial * multiplier ** min(retry_number - 1, 64))
+    # The documented formula, min(maximum, initial * multiplier**(n-1)); a product beyond any
+    # float is beyond any maximum.
+    try:
+        growth = initial * multiplier ** (retry_number - 1)
+    except OverflowError:
+        growth = math.inf if initial else 0.0
+    ceiling = min(maximum, growth)
     delay = backoff.delay(retry_number, rand=lambda: r)
     assert 0 <= delay <= ceiling
     assert math.isclose(delay, r * ceiling, rel_tol=1e-9, abs_tol=1e-12)
@@ -463,3 +469,88 @@ def test_policy_resolution_is_stable_across_calls() -> None:
     first = policy.rule_for(NoEligibleChannel)
     assert policy.rule_for(NoEligibleChannel) == first
     assert policy.rule_for(APIResponseValidationError).retry is False
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: Backoff(initial="1"), "Backoff.initial must be a number, not '1'"),
+        (lambda: Backoff(maximum=True), "Backoff.maximum must be a number, not True"),
+        (lambda: Backoff(multiplier=None), "Backoff.multiplier must be a number, not None"),
+        (lambda: Backoff(initial=float("nan")), "Backoff.initial must be a finite number"),
+        (lambda: Backoff(maximum=float("inf")), "Backoff.maximum must be a finite number"),
+        (lambda: Backoff(jitter=1), "Backoff.jitter must be True or False"),
+        (lambda: Backoff(initial=-1), "initial >= 0"),
+        (lambda: Backoff(maximum=-1), "maximum >= 0"),
+        (lambda: Backoff(multiplier=0.99), "multiplier >= 1"),
+        (lambda: RetryPolicy(max_retry_after="60"), "max_retry_after must be a number"),
+        (lambda: RetryPolicy(max_retry_after=False), "max_retry_after must be a number"),
+        (lambda: RetryPolicy(max_retry_after=-0.5), "max_retry_after must be >= 0"),
+        (lambda: RetryPolicy(max_retries=2.0), "RetryPolicy.max_retries must be an int"),
+        (lambda: RetryPolicy(max_retries=False), "RetryPolicy.max_retries must be an int"),
+        (lambda: RetryPolicy(max_retries=-1), "RetryPolicy.max_retries must be >= 0, not -1"),
+        (lambda: RetryRule(max_retries=-2), "RetryRule.max_retries must be >= 0"),
+        (lambda: RetryRule(retry=1), "RetryRule.retry must be True or False"),
+        (lambda: RetryRule(backoff=2.0), "RetryRule.backoff must be a Backoff"),
+        (lambda: RetryPolicy(backoff=2.0), "RetryPolicy.backoff must be a Backoff"),
+        (lambda: RetryPolicy(rules=[]), "RetryPolicy.rules must be a mapping"),
+        (lambda: RetryPolicy(rules={"X": RetryRule()}), "keyed by exception classes"),
+        (lambda: RetryPolicy(rules={RateLimited: 1}), "the rule for RateLimited must be"),
+    ],
+)
+def test_bad_values_raise_invalid_argument_saying_what_is_wrong(make: object, says: str) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        make()  # type: ignore[operator]
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: Backoff(initial=0, maximum=0, multiplier=1), lambda: RetryPolicy(max_retry_after=0),
+     lambda: RetryPolicy(max_retries=0), lambda: RetryRule(max_retries=0),
+     lambda: RetryPolicy(max_retry_after=float("inf"))],
+)
+def test_the_boundary_values_are_accepted(make: object) -> None:
+    make()  # type: ignore[operator]
+
+
+def test_the_backoff_follows_its_formula_for_any_retry_number() -> None:
+    # min(maximum, initial * multiplier**(n-1)), also far beyond 64 retries ...
+    slow = Backoff(initial=1.0, multiplier=1.01, maximum=100.0, jitter=False)
+    assert slow.delay(100) == pytest.approx(1.01**99)
+    # ... and a product too large for a float is simply the maximum (it used to raise
+    # OverflowError from retry 53 on with multiplier=1e6)
+    steep = Backoff(initial=0.5, multiplier=1e6, maximum=8.0, jitter=False)
+    assert steep.delay(60) == 8.0 and steep.delay(10_000) == 8.0
+    assert Backoff(initial=0.0, multiplier=1e6, maximum=8.0, jitter=False).delay(60) == 0.0
+    assert Backoff(initial=0.5, multiplier=1e6, maximum=8.0).delay(60, lambda: 0.25) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("obj", "field"),
+    [(Backoff(), "initial"), (RetryRule(), "retry"), (DEFAULT_RETRY_POLICY, "max_retries"),
+     (DEFAULT_RETRY_POLICY.rule_for(UpstreamUnavailable), "max_retries")],
+)
+def test_policies_rules_and_backoffs_cannot_be_changed_in_place(obj: object, field: str) -> None:
+    # A policy shared by clients and threads is safe only because nothing in it can change.
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(obj, field, 0)
+
+
+def test_a_rule_retries_only_when_it_allows_at_least_one_retry() -> None:
+    policy = RetryPolicy().with_rule(UpstreamUnavailable, max_retries=0)
+    assert policy.rule_for(UpstreamUnavailable).retry is False
+    assert policy.with_rule(UpstreamUnavailable, max_retries=1).rule_for(
+        UpstreamUnavailable).retry is True
+    assert RetryPolicy(max_retries=1).rule_for(UpstreamUnavailable).retry is True
+
+
+def test_a_policy_leaves_an_unknown_right_operand_of_or_to_it() -> None:
+    class Handles:
+        def __ror__(self, other: object) -> str:
+            return "handled by the right operand"
+
+    result: object = DEFAULT_RETRY_POLICY | Handles()  # type: ignore[operator]
+    assert result == "handled by the right operand"

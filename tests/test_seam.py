@@ -112,8 +112,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 def test_a_client_without_layers_has_no_seam() -> None:
-    assert torouter.ToRouter(api_key=KEY)._seam is None
-    assert torouter.AsyncToRouter(api_key=KEY)._seam is None
+    # telemetry=False: with opentelemetry installed, telemetry is a layer (tests/test_telemetry.py)
+    assert torouter.ToRouter(api_key=KEY, telemetry=False)._seam is None
+    assert torouter.AsyncToRouter(api_key=KEY, telemetry=False)._seam is None
 
 
 async def test_a_success_passes_every_point_once_in_order(kind: str) -> None:
@@ -315,3 +316,22 @@ async def test_a_stream_cut_short_ends_the_call_with_its_error(kind: str) -> Non
         await _consume(stream)
     assert rec.events[-1] == ("end", "StreamInterrupted")
     assert [o.kind for o in rec.outcomes] == ["error"]
+
+
+def test_an_interrupted_call_is_abandoned_once_and_never_ended() -> None:
+    """KeyboardInterrupt (or an async cancellation) in the middle of an attempt: the layers hear
+    ``abandon_call`` (to release what the call holds), never ``after_attempt``/``end_call``."""
+
+    class Abandoning(Recorder):
+        def abandon_call(self, call: Any, exc: BaseException) -> None:
+            self.events.append(("abandon", type(exc).__name__))
+
+    def interrupted(request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    rec = Abandoning()
+    client = make("sync", interrupted, rec)  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt):
+        client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
+    assert rec.events == [("start", "chat", "gpt-5-mini"), ("before", 1), ("send",),
+                          ("abandon", "KeyboardInterrupt")]

@@ -147,9 +147,28 @@ async def test_api_key_is_a_secret_str(make: Make) -> None:
     assert client.with_options(max_retries=0).api_key.get_secret_value() == KEY
 
 
-async def test_retry_policy_and_budget_reprs(make: Make) -> None:
+async def test_the_objects_that_hold_the_key_do_not_show_it(make: Make, api: Any) -> None:
+    api.post("/chat/completions").respond(
+        content=SSE, headers={"content-type": "text/event-stream"})
     client = make()
-    assert_clean(repr(client.retry_policy), str(client.retry_policy), repr(client.retry_budget))
+    copy = client.with_options(max_retries=0)
+    stream = await aw(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    holders = {
+        "client headers": client._headers,
+        "with_options copy headers": copy._headers,
+        "the request sent": stream.response.request,
+        "its headers": stream.response.request.headers,
+        "the stream's context": stream._ctx,
+    }
+    # Each of these really holds the key (a check on an object without it could never fail) ...
+    for headers in (client._headers, copy._headers, stream.response.request.headers):
+        assert headers["authorization"] == "Bearer " + KEY
+    assert KEY in stream._ctx.redact
+    # ... and none of them shows it.
+    for name, obj in holders.items():
+        assert_clean(name, repr(obj), str(obj), f"{obj!r:}")
+    assert_clean(repr(vars(client)), repr(vars(copy)), repr(stream))
+    assert await read_all(stream)
 
 
 # ---------------------------------------------------------------------------------------------

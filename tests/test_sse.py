@@ -159,7 +159,8 @@ def test_data_stays_bytes_including_invalid_utf8() -> None:
 def test_default_limits() -> None:
     decoder = SSEDecoder()
     assert (decoder.max_line, decoder.max_event) == (MAX_LINE_BYTES, MAX_EVENT_BYTES)
-    assert MAX_LINE_BYTES >= 1024 * 1024
+    # the documented limits (RELIABILITY.md): 4 MiB per line, 16 MiB per event
+    assert (MAX_LINE_BYTES, MAX_EVENT_BYTES) == (4 * 2**20, 16 * 2**20)
 
 
 def test_over_long_line_without_end_raises() -> None:
@@ -323,6 +324,150 @@ def test_outcome_does_not_depend_on_the_split(data: st.DataObject) -> None:
             return None
 
     assert outcome(pieces) == outcome([body])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads shaped like real servers' flushes: one event per read, or an event's lines in separate
+# reads (the shapes the random splits above rarely produce)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_event_name_and_its_data_in_separate_reads_keep_the_name() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: error\n") == []
+    assert decoder.feed(b'data: {"error": {"message": "boom"}}\n\n') == [
+        (b"error", b'{"error": {"message": "boom"}}')
+    ]
+    # ... and the name applies to that event only
+    assert decoder.feed(b"data: next\n\n") == [(None, b"next")]
+
+
+def test_a_data_line_in_one_read_and_its_blank_line_in_the_next() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n") == []
+    assert decoder.pending
+    assert decoder.feed(b"data: b\n") == []
+    assert decoder.feed(b"\n") == [(None, b"a\nb")]
+
+
+def test_a_read_with_a_data_line_and_the_start_of_the_next_line_is_not_an_event() -> None:
+    # "data: a\nd": the event has no blank line yet and "d" starts the next line.
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\nd") == []
+    assert decoder.pending
+    assert decoder.feed(b"ata: b\n\n") == [(None, b"a\nb")]
+    assert not decoder.pending
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [b"data: a\rb\n\n", b"data: a\r\n\n", b"data: a\n\r", b"data:\ra\n\n", b"data: a\rdata: b\n\n"],
+)
+def test_a_carriage_return_inside_a_one_event_read_is_a_line_end(chunk: bytes) -> None:
+    # Whatever a one-read event holds, the result is the same as feeding it byte by byte.
+    whole = SSEDecoder()
+    events = whole.feed(chunk) + whole.feed(b"\n")
+    assert events == feed_all([*bytewise(chunk), b"\n"])
+    assert b"\r" not in b"".join(data for _, data in events)
+
+
+def test_a_carriage_return_splits_a_one_read_event_into_two_lines() -> None:
+    decoder = SSEDecoder()
+    # "b" is a line of its own (a field named "b" without a value): ignored
+    assert decoder.feed(b"data: a\rb\n\n") == [(None, b"a")]
+    assert SSEDecoder().feed(b"data: a\rdata: b\n\n") == [(None, b"a\nb")]
+
+
+@pytest.mark.parametrize(
+    ("chunk", "expected"),
+    [
+        (b"data: x\n\n", (None, b"x")),
+        (b"data:x\n\n", (None, b"x")),
+        (b"data:  x\n\n", (None, b" x")),
+        (b"data: \n\n", (None, b"")),
+        (b"data:\n\n", (None, b"")),
+        (b"data: [DONE]\n\n", (None, b"[DONE]")),
+    ],
+)
+def test_one_event_per_read(chunk: bytes, expected: Event) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(chunk) == [expected]
+    assert not decoder.pending
+
+
+@pytest.mark.parametrize(
+    "chunk", [b"data: x\n", b"data: x\nx", b"data: x\n\nx", b"datum: x\n\n", b"dat\n\n",
+              b"event: e\n\n", b": data: x\n\n"],
+)
+def test_reads_that_are_not_one_whole_event(chunk: bytes) -> None:
+    # The same events as a byte-by-byte feed; leftovers stay pending, nothing is dropped.
+    whole = SSEDecoder()
+    split = SSEDecoder()
+    assert whole.feed(chunk) == feed_all(bytewise(chunk), split)
+    assert whole.pending == split.pending
+
+
+def test_a_one_event_read_obeys_the_limits() -> None:
+    line = b"data: " + b"x" * 10 + b"\n\n"
+    with pytest.raises(torouter.StreamDecodeError):
+        SSEDecoder(max_line=15).feed(line)
+    assert SSEDecoder(max_line=16).feed(line) == [(None, b"x" * 10)]
+    with pytest.raises(torouter.StreamDecodeError):
+        SSEDecoder(max_event=10).feed(line)  # 10 bytes + the newline that ends the data
+    assert SSEDecoder(max_event=11).feed(line) == [(None, b"x" * 10)]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (b"data: a\n", b"data: b\n\n", [(None, b"a\nb")]),  # an event already under way
+        (b"event: e\n", b"data: b\n\n", [(b"e", b"b")]),  # a name already read
+        (b"data: a", b"data: b\n\n", [(None, b"adata: b")]),  # a line already under way
+        (b": keep-alive", b"data: b\n\n", []),  # ... that is a comment: the rest is comment too
+        (b"data: a\r", b"data: b\n\n", [(None, b"a\nb")]),  # a held-back CR ends the line
+    ],
+)
+def test_a_one_event_read_after_an_unfinished_one_continues_it(
+    first: bytes, second: bytes, expected: list[Event]
+) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(first) == []
+    assert decoder.feed(second) == expected
+    assert not decoder.pending
+
+
+def test_every_event_may_be_exactly_the_event_limit_however_it_arrives() -> None:
+    body = b"data: " + b"x" * 10 + b"\n\n"  # 10 bytes of data + the newline that ends them
+    assert feed_all(bytewise(body * 3), SSEDecoder(max_event=11)) == [(None, b"x" * 10)] * 3
+    with pytest.raises(torouter.StreamDecodeError):
+        feed_all(bytewise(body), SSEDecoder(max_event=10))
+
+
+def test_a_held_back_cr_ends_its_line_for_the_line_limit_too() -> None:
+    # "data: x" then CR (held: it may be half of a CRLF), then a new line without an end yet:
+    # two short lines, not one line over the limit.
+    decoder = SSEDecoder(max_line=10)
+    assert decoder.feed(b"data: x\r") == []
+    assert decoder.feed(b"data: yy") == []
+    assert decoder.feed(b"\n\n") == [(None, b"x\nyy")]
+
+
+@pytest.mark.parametrize(
+    ("max_line", "reads"),
+    [
+        (32, [b"data: " + b"x" * 20, b"y" * 20]),  # a line grows past the limit, unfinished
+        (32, [b"data: " + b"x" * 40]),  # one read past the limit
+        (32, [b"data: " + b"x" * 10, b"\n" + b"z" * 40]),  # ... after a line that was held
+        (64, [b"data: a\n", b"data: " + b"b" * 30 + b"\n"]),  # the event grows past its limit
+    ],
+)
+def test_after_refusing_an_oversized_line_or_event_nothing_is_held(
+    max_line: int, reads: list[bytes]
+) -> None:
+    decoder = SSEDecoder(max_line=max_line, max_event=30)
+    with pytest.raises(torouter.StreamDecodeError):
+        feed_all(reads, decoder)
+    assert not decoder.pending  # the oversized bytes are let go, not kept in memory
 
 
 # ---------------------------------------------------------------------------------------------

@@ -347,9 +347,11 @@ def _clients(pieces: list[bytes], error: Exception | None = None) -> tuple[Any, 
         return httpx.Response(200, headers=SSE, stream=_Pieces(pieces, error))
 
     transport = httpx.MockTransport(handler)
-    sync = torouter.ToRouter(api_key=KEY, base_url=BASE, max_retries=0,
+    # telemetry=False: these tests set the stream core's on_end themselves (``_record``); with
+    # opentelemetry installed, the telemetry layer would take that one callback over.
+    sync = torouter.ToRouter(api_key=KEY, base_url=BASE, max_retries=0, telemetry=False,
                              http_client=httpx.Client(transport=transport))
-    aclient = torouter.AsyncToRouter(api_key=KEY, base_url=BASE, max_retries=0,
+    aclient = torouter.AsyncToRouter(api_key=KEY, base_url=BASE, max_retries=0, telemetry=False,
                                      http_client=httpx.AsyncClient(transport=transport))
     return sync, aclient
 

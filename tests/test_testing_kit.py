@@ -9,7 +9,6 @@ client, as a plain response and as an error event inside a stream — or the use
 from __future__ import annotations
 
 import ssl
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -288,16 +287,25 @@ def test_stub_stream_checks_its_arguments(respx_mock: respx.MockRouter) -> None:
 # --- composing stubs ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retry that really sleeps fails the test at once (instead of the test timing itself)."""
+
+    def forbidden(seconds: float) -> None:
+        raise AssertionError(f"a retry really slept {seconds} s")
+
+    monkeypatch.setattr(torouter.ToRouter, "_default_sleep", staticmethod(forbidden))
+
+
 def test_times_the_newest_stub_wins_and_paths(
-    respx_mock: respx.MockRouter, http: httpx.Client
+    no_real_sleep: None, respx_mock: respx.MockRouter, http: httpx.Client
 ) -> None:
     client = instant_retries(torouter.ToRouter(api_key="sk-test-kit-0000", http_client=http))
     ok = stub_completion(respx_mock, text="ok")
     limited = stub_error(respx_mock, torouter.RateLimited, times=1, retry_after=30)
-    started = time.monotonic()
     reply = client.chat.completions.create(model="gpt-5-mini", messages=MSG)
+    # Retried after Retry-After: 30 without sleeping it (no_real_sleep would have failed).
     assert reply.retries_taken == 1 and reply.choices[0].message.content == "ok"
-    assert time.monotonic() - started < 5  # Retry-After: 30 was not slept through
     assert (limited.call_count, ok.call_count, limited.exhausted) == (1, 1, True)
 
     models = stub_error(respx_mock, torouter.KeyExpired, path="/models")
@@ -342,7 +350,8 @@ def test_the_plugin_is_loaded_by_its_entry_point(request: pytest.FixtureRequest)
 
 
 def test_torouter_client_fixture(
-    torouter_client: torouter.ToRouter, torouter_gateway: FakeGateway, torouter_key: str
+    no_real_sleep: None, torouter_client: torouter.ToRouter, torouter_gateway: FakeGateway,
+    torouter_key: str,
 ) -> None:
     assert torouter_gateway.key_info(torouter_key).enabled
     reply = torouter_client.chat.completions.create(model="gpt-5-mini", messages=MSG)
@@ -350,9 +359,8 @@ def test_torouter_client_fixture(
     assert reply.request_id == torouter_gateway.requests[-1].request_id
     # Retries happen, their sleeps do not (Retry-After: 30 would take 30 s).
     torouter_gateway.fail_next("rate limit exceeded", retry_after=30)
-    started = time.monotonic()
     reply = torouter_client.chat.completions.create(model="gpt-5-mini", messages=MSG)
-    assert reply.retries_taken == 1 and time.monotonic() - started < 5
+    assert reply.retries_taken == 1  # and no_real_sleep saw no sleep
     # Limits are the gateway's own: a key with a spent cap, an expired key ...
     capped = torouter_gateway.add_key(quota_usd=0.001)  # one gpt-5-mini call crosses it
     spent = torouter_client.with_options(api_key=capped)

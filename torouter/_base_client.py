@@ -45,6 +45,9 @@ from ._version import __version__
 from .types._base import set_response_info
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider  # the otel extra: torouter[otel]
+    from opentelemetry.trace import TracerProvider
+
     from ._coordinator import RedisCoordinator, _FleetLayer
 
 __all__ = [
@@ -152,6 +155,11 @@ class ClientOptions(TypedDict, total=False):
     on_retry: OnRetry | None
     stream_idle_timeout: float | None
     coordinator: RedisCoordinator | None
+    telemetry: bool | None
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
+    capture_content: bool | None
+    propagate_context: bool
 
 
 _OPTION_KEYS = frozenset(ClientOptions.__annotations__)
@@ -231,6 +239,7 @@ class BaseClient(Generic[HttpT]):
     _urls: dict[str, httpx.URL]
     _seam: Seam | None
     _coordinator: RedisCoordinator | None
+    _telemetry_options: tuple[bool | None, Any, Any, bool | None, bool]
 
     def __init__(
         self,
@@ -247,6 +256,11 @@ class BaseClient(Generic[HttpT]):
         on_retry: OnRetry | None = None,
         stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
         coordinator: RedisCoordinator | None = None,
+        telemetry: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        capture_content: bool | None = None,
+        propagate_context: bool = True,
     ) -> None:
         api_key = _secret(api_key)  # from here on no frame holds the key as plain text
         if http_client is not None and not isinstance(http_client, self._http_class):
@@ -259,6 +273,8 @@ class BaseClient(Generic[HttpT]):
             default_headers=default_headers, retry_policy=retry_policy, deadline=deadline,
             retry_budget=retry_budget, on_retry=on_retry, stream_idle_timeout=stream_idle_timeout,
             coordinator=coordinator,
+            telemetry=telemetry, tracer_provider=tracer_provider, meter_provider=meter_provider,
+            capture_content=capture_content, propagate_context=propagate_context,
         )
         self._owns_http = http_client is None
         if http_client is None:
@@ -379,6 +395,11 @@ class BaseClient(Generic[HttpT]):
         on_retry: OnRetry | None,
         stream_idle_timeout: float | None,
         coordinator: RedisCoordinator | None = None,
+        telemetry: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        capture_content: bool | None = None,
+        propagate_context: bool = True,
     ) -> None:
         # The key is only ever held as a SecretStr in these frames (tracebacks with locals
         # show SecretStr('**********')), and it is checked last.
@@ -451,13 +472,15 @@ class BaseClient(Generic[HttpT]):
         self._api_key = secret
         remember_secret(secret.get_secret_value())
         self._headers = _build_headers(self._api_key, headers)
+        self._telemetry_options = _telemetry_options(
+            telemetry, tracer_provider, meter_provider, capture_content, propagate_context)
         self._seam = build_seam(self._layers())
 
     def _layers(self) -> tuple[Layer | None, ...]:
         """The seam's layers for this client, in order (``_seam``): telemetry (outermost, spans
         the whole call), fleet coordination (may wait or refuse first), circuit breaker."""
-        breaker = None  # the client's CircuitBreaker (a Layer), once there is one
-        return self._coordinated(breaker)
+        breaker: Layer | None = None  # the client's CircuitBreaker, once there is one
+        return (self._telemetry_layer(), *self._coordinated(breaker))
 
     def _coordinated(self, breaker: Any) -> tuple[Layer | None, Layer | None]:
         """The fleet layer and the breaker layer, in this order (the breaker last).
@@ -476,6 +499,16 @@ class BaseClient(Generic[HttpT]):
         if self._coordinator is None:
             return None
         return self._coordinator._bind(self._api_key, self._base, breaker)
+
+    def _telemetry_layer(self) -> Layer | None:
+        """OpenTelemetry spans and metrics (``_telemetry``), or ``None``: switched off, or the
+        ``opentelemetry`` package is not installed (then nothing of it is imported)."""
+        telemetry, *rest = self._telemetry_options
+        if telemetry is False:
+            return None
+        from ._telemetry import telemetry_layer
+
+        return telemetry_layer(self._base_url, telemetry is True, *rest)
 
     # -- public, shared ---------------------------------------------------------------------
 
@@ -528,6 +561,7 @@ class BaseClient(Generic[HttpT]):
             "on_retry": self._on_retry,
             "stream_idle_timeout": self._stream_idle_timeout,
             "coordinator": self._coordinator,
+            **dict(zip(_TELEMETRY_OPTIONS, self._telemetry_options, strict=True)),
         }
 
     def _derive(self, overrides: Mapping[str, Any]) -> Any:
@@ -734,6 +768,7 @@ class BaseClient(Generic[HttpT]):
         """
         if not response.is_success:
             raise self._status_error(response, call)
+        call.response = response
         if spec.stream:
             if "json" in response.headers.get("content-type", ""):
                 self._reject_json_stream(response, call)
@@ -789,6 +824,23 @@ class BaseClient(Generic[HttpT]):
             request_id=response.headers.get("x-request-id"),
             response=response,
         ))
+
+
+_TELEMETRY_OPTIONS = ("telemetry", "tracer_provider", "meter_provider", "capture_content",
+                      "propagate_context")
+
+
+def _telemetry_options(telemetry: object, tracer_provider: object, meter_provider: object,
+                       capture_content: object, propagate_context: object
+                       ) -> tuple[bool | None, Any, Any, bool | None, bool]:
+    """The telemetry arguments, checked (the providers are checked by ``_telemetry``)."""
+    for name, value in (("telemetry", telemetry), ("capture_content", capture_content)):
+        if value is not None and not isinstance(value, bool):
+            raise InvalidArgumentError(f"{name} must be True, False or None (the default)")
+    if not isinstance(propagate_context, bool):
+        raise InvalidArgumentError("propagate_context must be True or False")
+    return (telemetry, tracer_provider, meter_provider,  # type: ignore[return-value]
+            capture_content, propagate_context)
 
 
 def _identity(response: httpx.Response, target: Any, retries: int) -> Any:

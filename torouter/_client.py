@@ -59,6 +59,13 @@ class ToRouter(BaseClient[httpx.Client]):
         stream_idle_timeout: longest silence between two stream events (default 120 s).
         coordinator: a :class:`RedisCoordinator` shared by a fleet of processes using the same
             key: shared rate-limit pauses, terminal key states, breakers (``docs/fleet.md``).
+        telemetry: OpenTelemetry spans and metrics (see docs/telemetry.md): on by default when
+            ``opentelemetry`` is installed (``pip install "torouter[otel]"``), ``False`` off.
+        tracer_provider: where spans go (default: the global tracer provider).
+        meter_provider: where metrics go (default: the global meter provider).
+        capture_content: record prompts and completions in spans (default: env
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``; off otherwise).
+        propagate_context: send the trace context (``traceparent``) with each attempt (default).
     """
 
     chat: Chat
@@ -88,6 +95,9 @@ class ToRouter(BaseClient[httpx.Client]):
                     raise
                 spec = call.spec = following
                 continue
+            except BaseException as exc:  # cancelled or interrupted: the layers still hear it
+                call.abandon(exc)
+                raise
             return call.complete(result)
 
     def _retry_loop(self, spec: RequestSpec[Any], call: Any) -> Any:
@@ -204,6 +214,9 @@ class AsyncToRouter(BaseClient[httpx.AsyncClient]):
                     raise
                 spec = call.spec = following
                 continue
+            except BaseException as exc:  # cancelled or interrupted: the layers still hear it
+                call.abandon(exc)
+                raise
             return call.complete(result)
 
     async def _retry_loop(self, spec: RequestSpec[Any], call: Any) -> Any:

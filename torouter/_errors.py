@@ -890,9 +890,10 @@ def _redact(parsed: ParsedError, secret: str) -> ParsedError:
         return parsed
     try:
         text = json.dumps(body)
-        if secret not in text:
+        needle = json.dumps(secret)[1:-1]  # the key as JSON writes it (a `"` or `\` is escaped)
+        if needle not in text:
             return parsed
-        return parse_error_object(json.loads(text.replace(secret, masked)))
+        return parse_error_object(json.loads(text.replace(needle, json.dumps(masked)[1:-1])))
     except (RecursionError, ValueError, TypeError):  # cannot be checked: do not keep the body
         return ParsedError([c.replace(secret, masked) for c in parsed.codes],
                            parsed.message.replace(secret, masked), None, parsed.status_in_body)

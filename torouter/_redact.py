@@ -12,7 +12,7 @@ import threading
 
 from ._errors import mask_key
 
-__all__ = ["remember_secret"]
+__all__ = ["known_secrets", "remember_secret"]
 
 # Logger filters are not inherited by child loggers: name every logger the stack writes to.
 _LOGGERS = ("torouter", "httpx", "httpcore", "httpcore.connection", "httpcore.http11",
@@ -57,3 +57,8 @@ def remember_secret(secret: str) -> None:
         return
     with _lock:
         _secrets = _secrets | {secret}
+
+
+def known_secrets() -> frozenset[str]:
+    """Every key remembered so far (what telemetry masks in the text it exports)."""
+    return _secrets

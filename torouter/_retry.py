@@ -75,8 +75,11 @@ class Backoff:
 
     def delay(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to sleep before retry number ``retry_number`` (1 = the first retry)."""
-        exponent = min(max(retry_number - 1, 0), 64)
-        ceiling = min(self.maximum, self.initial * self.multiplier**exponent)
+        try:
+            growth = self.initial * self.multiplier ** max(retry_number - 1, 0)
+        except OverflowError:  # far past any maximum (a large multiplier, many retries)
+            growth = math.inf if self.initial else 0.0
+        ceiling = min(self.maximum, growth)
         return rand() * ceiling if self.jitter else ceiling
 
 

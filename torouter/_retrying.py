@@ -87,6 +87,7 @@ class CallRetryState:
         "on_retry",
         "policy",
         "rand",
+        "response",
         "result",
         "seam",
         "spec",
@@ -129,6 +130,7 @@ class CallRetryState:
         self.notes: dict[object, Any] = {}
         self.extra_headers: dict[str, str] = {}
         self.result: Any = None
+        self.response: httpx.Response | None = None  # of the attempt that succeeded
         self.error: ToRouterError | None = None
         self.ended = False
         self.stream_outcome: StreamOutcome | None = None
@@ -210,14 +212,23 @@ class CallRetryState:
         """The call succeeded with ``result``; tell the seam (a stream: when it ends)."""
         self.result = result
         if self.seam is not None:
-            stream = result.parse() if self.spec is not None and self.spec.raw and \
-                self.spec.stream else result
-            end_hook = getattr(stream, "_set_end_hook", None)
+            spec = self.spec
+            # Only a stream can have an end hook: a missing attribute of a pydantic model is
+            # a raised and caught AttributeError (~5 us), not worth paying on every call.
+            end_hook = None
+            if spec is not None and spec.stream:
+                stream = result.parse() if spec.raw else result
+                end_hook = getattr(stream, "_set_end_hook", None)
             if end_hook is not None:
                 end_hook(self._stream_ended)
             else:
                 self.seam.end(self, None)
         return result
+
+    def abandon(self, exc: BaseException) -> None:
+        """The call stopped on a non-torouter exception (cancelled, interrupted): tell the seam."""
+        if self.seam is not None:
+            self.seam.abandon(self, exc)
 
     def _stream_ended(self, outcome: StreamOutcome) -> None:
         """The stream this call returned ended (``outcome.kind``: completed, error, closed)."""

@@ -12,6 +12,7 @@ client::
     │     ── the client sends; the core classifies the outcome ──
     │     after_attempt()    outcome: error or None; timing and model are on the call
     call ends ─ end_call()                           (for a stream: when the stream ends)
+    call abandoned ─ abandon_call()                  (cancelled or interrupted, instead of end)
 
 Rules:
 
@@ -82,6 +83,11 @@ class Layer:
     def end_call(self, call: CallRetryState, error: ToRouterError | None) -> None:
         """The call ended (a stream: when it ended, was cut or was closed).  No I/O."""
 
+    def abandon_call(self, call: CallRetryState, exc: BaseException) -> None:
+        """The call stopped on something that is not a torouter error (the task was cancelled,
+        ``KeyboardInterrupt``), possibly in the middle of an attempt; it gets no ``end_call``.
+        Release what the call holds.  No I/O."""
+
 
 class Seam:
     """Runs a client's layers at the seam's points, in order (``after``/``end`` in reverse)."""
@@ -108,6 +114,14 @@ class Seam:
         call.ended = True
         for layer in self.reverse:
             layer.end_call(call, error)
+
+    def abandon(self, call: CallRetryState, exc: BaseException) -> None:
+        """The call was cancelled or interrupted (once, and never after ``end``)."""
+        if call.ended:
+            return
+        call.ended = True
+        for layer in self.reverse:
+            layer.abandon_call(call, exc)
 
     # -- attempt ---------------------------------------------------------------------------
 
