@@ -4,8 +4,8 @@
                 line loop: the baseline every ratio is taken against.
 * ``torouter``  this SDK, typed pydantic results, ``max_retries=0`` for the error scenario.
 * ``openai``    the official SDK, when it is installed.
-* ``torouter+aiohttp`` / ``httpx+aiohttp`` (async only): the same clients on the
-                ``httpx-aiohttp`` transport, when ``pip install torouter[aiohttp]`` put it there.
+* ``httpx+aiohttp`` (async only): the raw httpx code on the ``httpx-aiohttp`` transport (raw
+                aiohttp speed behind the httpx API), when installed; the baseline of the fan-outs.
 """
 
 from __future__ import annotations
@@ -198,14 +198,48 @@ def load(names: list[str], aiohttp: bool) -> tuple[list[Variant], dict[str, str]
                 raise SystemExit(f"unknown variant {name!r} (httpx, torouter, openai)")
         except ImportError as exc:
             skipped[name] = f"not installed ({exc})"
-    if aiohttp:
+    if aiohttp:  # the raw baseline on aiohttp (torouter's default async transport is aiohttp)
         try:
             from httpx_aiohttp import HttpxAiohttpClient
         except ImportError as exc:
-            skipped["aiohttp transport"] = f"not installed ({exc}); pip install torouter[aiohttp]"
+            skipped["httpx+aiohttp"] = f"not installed ({exc}); pip install httpx-aiohttp"
         else:
             out.append(RawHttpx("httpx+aiohttp", HttpxAiohttpClient))
-            if any(v.name == "torouter" for v in out):
-                out.append(SDK("torouter+aiohttp", "torouter", "ToRouter", "AsyncToRouter",
-                               async_http=HttpxAiohttpClient))
     return out, skipped
+
+
+#: Cold start (``run.py --scenarios coldstart``): what a fresh interpreter runs, as three
+#: statements (import / build the client / one chat call read to its text).  ``{base}`` is the
+#: server's base URL.  ``httpx+pydantic`` is raw httpx whose answer is validated by one small
+#: pydantic model: the floor for any SDK returning pydantic models.
+COLD = {
+    "httpx": (
+        "import json\nimport httpx",
+        f"c = httpx.Client(headers={{'Authorization': 'Bearer {KEY}'}}, timeout=60.0)",
+        f"r = c.post('{{base}}/chat/completions', json={{'model': {MODEL!r}, "
+        f"'messages': {MESSAGES!r}}})\ntext = json.loads(r.content)['choices'][0]['message']"
+        "['content']",
+    ),
+    "httpx+pydantic": (
+        "import httpx\nimport pydantic\n"
+        "class Message(pydantic.BaseModel):\n    content: str | None = None\n"
+        "class Choice(pydantic.BaseModel):\n    message: Message\n"
+        "class Completion(pydantic.BaseModel):\n    choices: list[Choice]",
+        f"c = httpx.Client(headers={{'Authorization': 'Bearer {KEY}'}}, timeout=60.0)",
+        f"r = c.post('{{base}}/chat/completions', json={{'model': {MODEL!r}, "
+        f"'messages': {MESSAGES!r}}})\n"
+        "text = Completion.model_validate_json(r.content).choices[0].message.content",
+    ),
+    "torouter": (
+        "import torouter",
+        f"c = torouter.ToRouter(api_key='{KEY}', base_url='{{base}}')",
+        f"text = c.chat.completions.create(model={MODEL!r}, messages={MESSAGES!r})"
+        ".choices[0].message.content",
+    ),
+    "openai": (
+        "import openai",
+        f"c = openai.OpenAI(api_key='{KEY}', base_url='{{base}}')",
+        f"text = c.chat.completions.create(model={MODEL!r}, messages={MESSAGES!r})"
+        ".choices[0].message.content",
+    ),
+}

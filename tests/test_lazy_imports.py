@@ -131,6 +131,26 @@ def test_equal_bodies_from_different_responses_compare_as_before() -> None:
     assert _parsed("req-1") != _parsed("req-2")
 
 
+def test_a_call_that_succeeds_at_once_never_loads_tenacity() -> None:
+    """tenacity (~10 ms of a cold start) loads on a call's first failure only."""
+    loaded = _fresh(
+        "import json, sys, httpx, torouter\n"
+        "body = {'id': 'c', 'choices': [{'index': 0, 'message': {'content': 'hi'}}]}\n"
+        "answers = [httpx.Response(200, json=body), httpx.Response(503, json={}),\n"
+        "           httpx.Response(200, json=body)]\n"
+        "http = httpx.Client(transport=httpx.MockTransport(lambda r: answers.pop(0)))\n"
+        "c = torouter.ToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1',\n"
+        "                      http_client=http)\n"
+        "c._sleep = lambda s: None\n"
+        "msgs = [{'role': 'user', 'content': 'hi'}]\n"
+        "c.chat.completions.create(model='m', messages=msgs)\n"
+        "first = 'tenacity' in sys.modules\n"
+        "r = c.chat.completions.create(model='m', messages=msgs)\n"
+        "print(json.dumps([first, 'tenacity' in sys.modules, r.retries_taken]))"
+    )
+    assert loaded == [False, True, 1]
+
+
 def test_redis_loads_only_when_a_coordinator_is_made() -> None:
     loaded = _fresh(
         "import json, sys, torouter\n"

@@ -608,8 +608,33 @@ async def test_json_completion_on_stream_request_is_a_validation_error(make: Mak
 # ---------------------------------------------------------------------------------------------
 
 
+class _AiohttpConnection:
+    """An aiohttp connection seen as httpcore's (``is_idle``/``is_available``/``is_closed``)."""
+
+    def __init__(self, protocol: Any, connector: Any) -> None:
+        self.protocol, self.connector = protocol, connector
+
+    def is_idle(self) -> bool:
+        return any(p is self.protocol for conns in self.connector._conns.values() for p, _ in conns)
+
+    is_available = is_idle
+
+    def is_closed(self) -> bool:
+        return not self.protocol.is_connected()
+
+
+_SEEN_AIOHTTP: dict[int, _AiohttpConnection] = {}  # keeps each protocol (so its id) alive
+
+
 def pool_connections(client: Any) -> list[Any]:
-    return list(client._http._transport._pool.connections)
+    """The connections of the client's own pool, on either async transport."""
+    transport = client._http._transport
+    if hasattr(transport, "_pool"):  # httpx's own transport (httpcore)
+        return list(transport._pool.connections)
+    connector = transport._session.connector
+    protocols = [p for conns in connector._conns.values() for p, _ in conns]
+    protocols += list(connector._acquired)
+    return [_SEEN_AIOHTTP.setdefault(id(p), _AiohttpConnection(p, connector)) for p in protocols]
 
 
 @pytest.fixture

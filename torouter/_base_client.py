@@ -43,6 +43,7 @@ from ._retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from ._retrying import CallRetryState, OnRetry
 from ._seam import Layer, Seam, build_seam
 from ._streaming import _scrub, _snippet, _StreamState, cut_socket, transport_detail
+from ._transport import default_http_client
 from ._version import __version__
 from .types._base import set_response_info
 
@@ -298,9 +299,7 @@ class BaseClient(Generic[HttpT]):
         )
         self._owns_http = http_client is None
         if http_client is None:
-            http_client = self._http_class(  # type: ignore[assignment]
-                timeout=self._timeout, limits=DEFAULT_LIMITS, follow_redirects=False
-            )
+            http_client = default_http_client(self._http_class, self._timeout, DEFAULT_LIMITS)
         assert http_client is not None
         self._http = http_client
         self._sleep = type(self)._default_sleep
@@ -388,9 +387,7 @@ class BaseClient(Generic[HttpT]):
                      "that uses it, e.g. once per asyncio.run().",
             ))
         log.debug("event loop changed: dropping the connections of the ended loop")
-        self._http = self._http_class(  # type: ignore[assignment]
-            timeout=self._timeout, limits=DEFAULT_LIMITS, follow_redirects=False
-        )
+        self._http = default_http_client(self._http_class, self._timeout, DEFAULT_LIMITS)
         self._prepare_wire()
         self._loop_ref = weakref.ref(loop)
 

@@ -16,7 +16,8 @@ __all__ = ["known_secrets", "remember_secret"]
 
 # Logger filters are not inherited by child loggers: name every logger the stack writes to.
 _LOGGERS = ("torouter", "httpx", "httpcore", "httpcore.connection", "httpcore.http11",
-            "httpcore.http2", "httpcore.proxy", "httpcore.socks")
+            "httpcore.http2", "httpcore.proxy", "httpcore.socks", "aiohttp.client",
+            "aiohttp.internal")
 _lock = threading.Lock()
 _secrets: frozenset[str] = frozenset()
 

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
 import certifi
 import pytest
 
+from torouter import _transport
+
 from .faultserver import FaultServer
+
+#: The transports a default AsyncToRouter can be on (``torouter/_transport.py``): every async
+#: test of this suite runs on each (sync tests do not touch the async transport).
+ASYNC_BACKENDS = ["aiohttp", "httpx"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if inspect.iscoroutinefunction(metafunc.function) or "async_backend" in metafunc.fixturenames:
+        if "async_backend" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("async_backend")
+        metafunc.parametrize("async_backend", ASYNC_BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def async_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The transport the default async clients of this test use."""
+    backend: str = getattr(request, "param", "aiohttp")
+    monkeypatch.setattr(_transport, "ASYNC_BACKEND", backend)
+    return backend
 
 
 @pytest.fixture

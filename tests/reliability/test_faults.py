@@ -260,7 +260,7 @@ def test_stream_idle_timeout_default_is_documented_120s() -> None:
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_redirect_is_not_followed_and_never_reaches_the_other_host(
-    kind: str, code: int, server: FaultServer, other_server: FaultServer
+    kind: str, code: int, server: FaultServer, other_server: FaultServer, async_backend: str
 ) -> None:
     other_server.handler = fs.record_only
     server.handler = fs.redirect(other_server.base_url + "/chat/completions", code)
