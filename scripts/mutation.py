@@ -70,7 +70,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_sse.py": runs_for("tests/test_sse.py"),
     "torouter/_redact.py": runs_for("tests/test_log_redaction.py", "tests/test_secrets.py"),
     "torouter/_seam.py": runs_for("tests/test_seam.py", "tests/test_seam_records.py"),
-    # next: "torouter/_streaming.py": runs_for("tests/test_streaming.py", ...),
+    # The modules of the 0.2 round (streams, fallbacks/breakers, fleet, telemetry):
+    "torouter/_breaker.py": runs_for("tests/test_fallbacks.py"),
+    "torouter/_accumulate.py": runs_for("tests/test_stream_core.py", "tests/test_stream_helper.py"),
+    "torouter/_streaming.py": runs_for("tests/test_stream_core.py", "tests/test_streaming.py",
+                                       "tests/test_seam.py"),
+    "torouter/_telemetry.py": runs_for("tests/test_telemetry.py"),
+    "torouter/_coordinator.py": runs_for("tests/coordination/test_coordinator.py"),
 }
 
 # Mutants accepted as equivalent: (module, a snippet of the original source line -- or, to tell
