@@ -215,7 +215,7 @@ def test_a_reset_during_a_failure_report_is_not_lost() -> None:
             contended.wait(0.001)
         return original(*args)
 
-    breaker._record = record  # type: ignore[method-assign]
+    breaker._record = record  # type: ignore[method-assign, assignment]
     fail(breaker, "gpt-5")
     resetter[0].join(timeout=30)  # a watchdog against a hang only, not a timing assertion
     assert contended.is_set()
