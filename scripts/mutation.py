@@ -71,7 +71,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_redact.py": runs_for("tests/test_log_redaction.py", "tests/test_secrets.py"),
     "torouter/_seam.py": runs_for("tests/test_seam.py", "tests/test_seam_records.py"),
     # The modules of the 0.2 round (streams, fallbacks/breakers, fleet, telemetry):
-    "torouter/_breaker.py": runs_for("tests/test_fallbacks.py"),
+    "torouter/_breaker.py": runs_for("tests/test_breaker_pins.py", "tests/test_fallbacks.py"),
     "torouter/_accumulate.py": runs_for("tests/test_stream_core.py", "tests/test_stream_helper.py"),
     "torouter/_streaming.py": runs_for("tests/test_stream_core.py", "tests/test_streaming.py",
                                        "tests/test_seam.py"),
