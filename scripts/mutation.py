@@ -72,7 +72,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_seam.py": runs_for("tests/test_seam.py", "tests/test_seam_records.py"),
     # The modules of the 0.2 round (streams, fallbacks/breakers, fleet, telemetry):
     "torouter/_breaker.py": runs_for("tests/test_breaker_pins.py", "tests/test_fallbacks.py"),
-    "torouter/_accumulate.py": runs_for("tests/test_stream_core.py", "tests/test_stream_helper.py"),
+    "torouter/_accumulate.py": runs_for("tests/test_accumulate_pins.py",
+                                        "tests/test_stream_core.py",
+                                        "tests/test_stream_helper.py"),
     "torouter/_streaming.py": runs_for("tests/test_stream_core.py", "tests/test_streaming.py",
                                        "tests/test_seam.py"),
     "torouter/_telemetry.py": runs_for("tests/test_telemetry.py"),
