@@ -29,7 +29,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,7 @@ from ._errors import (
     UserInactive,
     UserNotFound,
 )
+from ._redis_link import _AsyncLinks, _Script, _SyncLink
 from ._seam import Layer
 
 if TYPE_CHECKING:
@@ -190,6 +190,8 @@ end
 return 0
 """
 
+_SCRIPTS = (_Script(_BEFORE), _Script(_AFTER))
+
 
 def key_id(api_key: str | SecretStr, base_url: str) -> str:
     """The id of (API key, base URL) in Redis: a one-way hash, never the key itself."""
@@ -279,7 +281,8 @@ class RedisCoordinator:
             of class to seconds (classes not in it keep 60 s; 0 means not shared).
         share_breakers: share the client's circuit breaker state (default on).
         share_retry_budget: one retry budget for the whole fleet (default off).
-        socket_timeout: seconds one Redis call may take (default 50 ms), when built from a URL.
+        socket_timeout: seconds one Redis call may take (default 50 ms); with a client object
+            that sets its own socket_timeout, that one.
         retry_interval: seconds to leave Redis alone after it failed.
     """
 
@@ -340,10 +343,8 @@ class RedisCoordinator:
         self._where = where
         self._health = _Health(self.retry_interval, where)
         self._lock = threading.Lock()
-        self._sync_scripts: tuple[Any, Any] | None = None
-        # redis.asyncio connections belong to one event loop: one client per loop.
-        self._async_by_loop: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any]] = (
-            weakref.WeakKeyDictionary())
+        self._sync_link: _SyncLink | None = None
+        self._async_links: _AsyncLinks | None = None
 
     def __repr__(self) -> str:
         shared = ["pause", "terminal"]
@@ -378,24 +379,25 @@ class RedisCoordinator:
         """Close the connections the coordinator opened for sync clients (not a client you
         passed in).  It reconnects if used again."""
         with self._lock:
-            client, self._sync_scripts = self._sync, None
+            client = self._sync
+            link, self._sync_link = self._sync_link, None
             if self._url is not None:
                 self._sync = None
+        if link is not None:
+            link.close()
         if client is not None and self._url is not None:
             client.close()
 
     async def aclose(self) -> None:
         """Close the connections the coordinator opened in the running event loop (call it
         before the loop ends, e.g. next to ``await client.close()``)."""
-        import asyncio
-
-        entry = self._async_by_loop.pop(asyncio.get_running_loop(), None)
-        if entry is not None and entry[0] is not self._async:
-            await entry[0].aclose()
+        if self._async_links is not None:
+            await self._async_links.aclose()
 
     # -- Redis I/O (the only code written twice) -----------------------------------------
 
     def _sync_client(self) -> Any:
+        """A redis-py client, for :meth:`reset` (the calls' round trips use ``_redis_link``)."""
         if self._sync is None:
             import redis
 
@@ -415,18 +417,50 @@ class RedisCoordinator:
                 "socket_connect_timeout": self.socket_timeout,
                 "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
 
+    def _pool(self, flavour: str) -> Any:
+        """A connection pool of ``flavour`` ("sync" or "async") with the coordinator's Redis
+        settings: the source of the links' connections (the pool itself is never used)."""
+        import redis
+        import redis.asyncio
+
+        options = self._options()
+        if flavour == "sync":
+            if self._url is not None:
+                return redis.ConnectionPool.from_url(self._url, **options)
+            if self._sync is not None:
+                return self._sync.connection_pool
+            return redis.Redis(**_twin_kwargs(self._async, options)).connection_pool
+        if self._url is not None:
+            return redis.asyncio.ConnectionPool.from_url(self._url, **options)
+        if self._async is not None:
+            return self._async.connection_pool
+        return redis.asyncio.Redis(**_twin_kwargs(self._sync, options)).connection_pool
+
+    def _connection_factory(self, flavour: str) -> tuple[Any, float]:
+        """(a function making one connection, the bound of one round trip in seconds)."""
+        pool = self._pool(flavour)
+        cls, kwargs = pool.connection_class, dict(pool.connection_kwargs)
+        for name in ("socket_timeout", "socket_connect_timeout"):
+            if kwargs.get(name) is None:  # a client passed in without timeouts: ours
+                kwargs[name] = self.socket_timeout
+        bound = float(kwargs["socket_timeout"])
+        if flavour == "async":  # the link bounds the whole round trip instead
+            kwargs["socket_timeout"] = None
+        return (lambda: cls(**kwargs)), bound
+
     def _call(self, which: int, keys: list[str], args: list[Any]) -> Any:
         """Run script ``which`` (0 before, 1 after); ``None`` when Redis failed (fail open)."""
         health = self._health
         if not health.usable():
             return None
         try:
-            scripts = self._sync_scripts
-            if scripts is None:
-                client = self._sync_client()
-                scripts = self._sync_scripts = (client.register_script(_BEFORE),
-                                                client.register_script(_AFTER))
-            reply = scripts[which](keys=keys, args=args)
+            link = self._sync_link
+            if link is None:
+                with self._lock:
+                    link = self._sync_link
+                    if link is None:
+                        link = self._sync_link = _SyncLink(self._connection_factory("sync")[0])
+            reply = link.run(_SCRIPTS[which], keys, args)
         except Exception as exc:  # never raise because of Redis
             health.failed(exc)
             return None
@@ -438,29 +472,19 @@ class RedisCoordinator:
         if not health.usable():
             return None
         try:
-            import asyncio
-
-            loop = asyncio.get_running_loop()
-            entry = self._async_by_loop.get(loop)
-            if entry is None:
-                client = self._async_client()
-                entry = (client, client.register_script(_BEFORE), client.register_script(_AFTER))
-                self._async_by_loop[loop] = entry
-            reply = await entry[1 + which](keys=keys, args=args)
+            links = self._async_links
+            if links is None:
+                with self._lock:
+                    links = self._async_links
+                    if links is None:
+                        links = self._async_links = _AsyncLinks(
+                            *self._connection_factory("async"))
+            reply = await links.run(_SCRIPTS[which], keys, args)
         except Exception as exc:  # never raise because of Redis
             health.failed(exc)
             return None
         health.ok()
         return reply
-
-    def _async_client(self) -> Any:
-        import redis.asyncio
-
-        if self._async is not None:  # the user's own client (bound to the loop they use)
-            return self._async
-        if self._url is not None:
-            return redis.asyncio.Redis.from_url(self._url, **self._options())
-        return redis.asyncio.Redis(**_twin_kwargs(self._sync, self._options()))
 
 
 _TWIN_KWARGS = ("host", "port", "db", "username", "password", "path", "socket_timeout",
@@ -646,7 +670,9 @@ class _FleetLayer(Layer):
         try:
             kind = int(reply[0])
             value = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
-            rid = reply[2].decode() if len(reply) > 2 and isinstance(reply[2], bytes) else None
+            rid = None
+            if len(reply) > 2:  # bytes, or str from a client made with decode_responses=True
+                rid = reply[2].decode() if isinstance(reply[2], bytes) else str(reply[2])
             if kind == 1:
                 blob = value.partition(" ")[2]
                 refusal: ToRouterError | None = _terminal_error(blob)

@@ -545,9 +545,10 @@ async def test_redis_killed_mid_run_fails_open_with_one_warning_and_recovers(
 
 
 async def test_a_stalled_redis_costs_one_short_timeout_not_one_per_call(
-        gw: FakeGateway, key: str, own_redis: Any, caplog: pytest.LogCaptureFixture) -> None:
-    a = make("sync", gw, key, RedisCoordinator(own_redis.url, socket_timeout=0.05,
-                                               retry_interval=30))
+        kind: str, gw: FakeGateway, key: str, own_redis: Any,
+        caplog: pytest.LogCaptureFixture) -> None:
+    a = make(kind, gw, key, RedisCoordinator(own_redis.url, socket_timeout=0.05,
+                                             retry_interval=30))
     await call(a)
     assert own_redis.proc is not None
     own_redis.proc.send_signal(signal.SIGSTOP)  # alive but silent
@@ -559,6 +560,70 @@ async def test_a_stalled_redis_costs_one_short_timeout_not_one_per_call(
     assert sent(gw) == 11
     warnings = _warnings(caplog)
     assert len(warnings) == 1 and "Timeout" in warnings[0].getMessage()
+
+
+async def test_a_round_trip_cut_by_its_timeout_never_leaves_its_late_reply_behind(
+        kind: str, gw: FakeGateway, key: str, own_redis: Any) -> None:
+    """The stalled Redis answers the cut round trip once it resumes; that late reply must not be
+    read as the answer to the next check (the connection is dropped, not reused)."""
+    a = make(kind, gw, key, RedisCoordinator(own_redis.url, socket_timeout=0.05,
+                                             retry_interval=0.1))
+    b = make(kind, gw, key, RedisCoordinator(own_redis.url))
+    await call(a)
+    assert own_redis.proc is not None
+    own_redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        await call(a)  # the check times out: sent uncoordinated
+    finally:
+        own_redis.proc.send_signal(signal.SIGCONT)
+    time.sleep(0.15)  # retry_interval
+    gw.fail_next("API_KEY_EXPIRED")
+    with pytest.raises(torouter.KeyExpired):
+        await call(b)
+    before = sent(gw)
+    with pytest.raises(torouter.KeyExpired) as info:
+        await call(a)  # a stale "[0, 0, '']" reply would have let it send
+    assert info.value.from_coordinator and sent(gw) == before
+
+
+async def test_a_flushed_script_cache_is_loaded_again_without_a_warning(
+        kind: str, gw: FakeGateway, key: str, redis_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A restarted Redis (or SCRIPT FLUSH) forgets the scripts: NOSCRIPT loads them again."""
+    a = make(kind, gw, key, RedisCoordinator(redis_url))
+    b = make(kind, gw, key, RedisCoordinator(redis_url))
+    await call(a)
+    await call(b)
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.script_flush()
+    gw.fail_next("API_KEY_EXPIRED")
+    with pytest.raises(torouter.KeyExpired):
+        await call(a)
+    with pytest.raises(torouter.KeyExpired) as info:
+        await call(b)
+    assert info.value.from_coordinator and sent(gw) == 3
+    assert _warnings(caplog) == []
+
+
+async def test_a_client_given_with_decode_responses_keeps_the_pauses_request_id(
+        kind: str, gw: FakeGateway, key: str, redis_url: str) -> None:
+    import redis.asyncio
+
+    factory = redis.Redis if kind == "sync" else redis.asyncio.Redis
+    given = factory.from_url(redis_url, decode_responses=True)
+    a = make(kind, gw, key, RedisCoordinator(given), max_retries=0)
+    b = make(kind, gw, key, RedisCoordinator(given), deadline=2.0)
+    gw.fail_next("rate limit exceeded", retry_after=30)
+    with pytest.raises(torouter.RateLimited) as first:
+        await call(a)
+    with pytest.raises(torouter.RateLimited) as info:
+        await call(b)
+    assert info.value.from_coordinator and info.value.request_id
+    assert info.value.request_id == first.value.request_id
+    if kind == "async":
+        await given.aclose()
+    else:
+        given.close()
 
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "redis://127.0.0.1:{port}/999",
