@@ -191,3 +191,38 @@ def test_telemetry_false_imports_no_opentelemetry_even_when_installed() -> None:
         "print(json.dumps([m for m in sys.modules if m.startswith('opentelemetry')]))"
     )
     assert loaded == []
+
+
+_OK_BODY = ('{"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-5-mini", '
+            '"choices": [{"index": 0, "finish_reason": "stop", '
+            '"message": {"role": "assistant", "content": "hi"}}]}')
+
+
+def test_installed_opentelemetry_is_not_imported_until_the_application_loads_it() -> None:
+    """Telemetry on by default costs a program that never uses OpenTelemetry nothing, even with
+    the package installed; once the application loads it and sets a provider, the next call of
+    the same client is traced."""
+    result = _fresh(
+        "import json, sys, httpx, torouter\n"
+        f"body = {_OK_BODY!r}\n"
+        "ok = lambda request: httpx.Response(200, content=body.encode(),\n"
+        "                                     headers={'content-type': 'application/json'})\n"
+        "client = torouter.ToRouter(api_key='sk-x', base_url='http://gw.test/v1',\n"
+        "    http_client=httpx.Client(transport=httpx.MockTransport(ok)))\n"
+        "msgs = [{'role': 'user', 'content': 'hi'}]\n"
+        "client.chat.completions.create(model='gpt-5-mini', messages=msgs)\n"
+        "before = sorted(m for m in sys.modules if m.startswith('opentelemetry'))\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import "
+        "InMemorySpanExporter\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        "client.chat.completions.create(model='gpt-5-mini', messages=msgs)\n"
+        "print(json.dumps([before, sorted(s.name for s in exporter.get_finished_spans())]))"
+    )
+    assert result[0] == []
+    assert result[1] == ["POST", "chat gpt-5-mini"]

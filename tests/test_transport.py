@@ -307,14 +307,34 @@ def test_https_verifies_against_the_ca_bundle_read_at_the_first_handshake(
 
 
 def test_the_deferred_context_has_httpx_settings_and_ca_list() -> None:
+    import ssl
+
     ours = _transport._deferred_ssl_context()
     httpx_own = httpx.create_ssl_context()
+    # before the first handshake: nothing read, certificates and host names already verified
+    assert ours.get_ca_certs() == []
+    assert ours.verify_mode == ssl.CERT_REQUIRED and ours.check_hostname
+    ours._load_ca()  # type: ignore[attr-defined]  (what wrap_socket / wrap_bio do first)
     for name in ("protocol", "verify_mode", "check_hostname", "verify_flags", "options",
                  "minimum_version", "maximum_version", "keylog_filename"):
         assert getattr(ours, name) == getattr(httpx_own, name), name
-    assert ours.get_ca_certs() == []
-    ours._load_ca()  # type: ignore[attr-defined]
     assert ours.get_ca_certs() == httpx_own.get_ca_certs() != []
+
+
+def test_building_a_plain_http_client_makes_no_template_context_and_reads_no_ca() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    code = ("import json, sys, torouter\n"
+            "torouter.ToRouter(api_key='sk-x', base_url='http://127.0.0.1:9/v1').close()\n"
+            "from torouter import _transport\n"
+            "print(json.dumps([len(_transport._TEMPLATE)]))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=60, env=env).stdout
+    assert json.loads(out) == [0]
 
 
 def test_an_async_client_dropped_unclosed_logs_no_aiohttp_error(

@@ -26,9 +26,12 @@ emits no call span and no GenAI metrics of its own, only its attempt spans under
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Mapping
@@ -84,17 +87,25 @@ def capture_from_env() -> bool:
 
 def telemetry_layer(base_url: httpx.URL, required: bool, tracer_provider: Any,
                     meter_provider: Any, capture_content: bool | None,
-                    propagate_context: bool) -> Telemetry | None:
+                    propagate_context: bool) -> Layer | None:
     """The client's telemetry layer, or ``None`` when ``opentelemetry`` cannot be imported
     (an error instead when telemetry was asked for explicitly).
 
     Layers are shared by the clients (and ``with_options`` copies) that configure the same
     thing, so that deriving a client costs no new instruments.
     """
+    explicit = required or tracer_provider is not None or meter_provider is not None
+    if not explicit and not _otel_loaded():
+        # Installed but not loaded: the application has configured no provider (that needs
+        # opentelemetry.trace or .metrics), so every span would be a no-op.  Wait for it.
+        if importlib.util.find_spec("opentelemetry") is None:
+            return None
+        return _Dormant((base_url, required, tracer_provider, meter_provider, capture_content,
+                         propagate_context))
     try:
         import opentelemetry.trace  # noqa: F401
     except ImportError:
-        if required or tracer_provider is not None or meter_provider is not None:
+        if explicit:
             raise InvalidArgumentError(
                 "telemetry needs the OpenTelemetry API: pip install 'torouter[otel]'"
             ) from None
@@ -111,6 +122,77 @@ def telemetry_layer(base_url: httpx.URL, required: bool, tracer_provider: Any,
             _cache.clear()
         _cache[key] = layer
     return layer
+
+
+_OTEL_MODULES = ("opentelemetry.trace", "opentelemetry.metrics")
+
+
+def _otel_loaded() -> bool:
+    """Whether the application has loaded OpenTelemetry's tracing or metrics API."""
+    modules = sys.modules
+    return any(modules.get(name) is not None for name in _OTEL_MODULES)
+
+
+class _Dormant(Layer):
+    """The telemetry layer of a client built before the application loaded OpenTelemetry.
+
+    ``opentelemetry`` is installed but neither ``opentelemetry.trace`` nor
+    ``opentelemetry.metrics`` is imported: no tracer or meter provider can have been set, so
+    every span and instrument would be a no-op.  Importing the API costs a cold start tens of
+    milliseconds, for nothing.  This layer imports nothing; at each call's start it looks
+    whether the application has loaded OpenTelemetry since (a dictionary lookup), and from then
+    on hands every call to the real :class:`Telemetry` layer (shared, as ``telemetry_layer``
+    shares it).  A call already running when it wakes is not traced.
+    """
+
+    __slots__ = ("_args", "_lock", "real")
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self._args = args
+        self._lock = threading.Lock()
+        self.real: Layer | None = None
+
+    def __repr__(self) -> str:
+        return f"<Telemetry dormant={self.real is None}>"
+
+    def _wake(self) -> Layer | None:
+        with self._lock:
+            if self.real is None:
+                self.real = telemetry_layer(*self._args) or Layer()
+        return self.real
+
+    def start_call(self, call: CallRetryState) -> None:
+        real = self.real
+        if real is None:
+            if not _otel_loaded():
+                return
+            real = self._wake()
+        if real is not None:
+            real.start_call(call)
+
+    def before_attempt(self, call: CallRetryState) -> float | None:
+        real = self.real
+        return None if real is None else real.before_attempt(call)
+
+    def on_send(self, call: CallRetryState) -> None:
+        real = self.real
+        if real is not None:
+            real.on_send(call)
+
+    def after_attempt(self, call: CallRetryState, error: ToRouterError | None) -> None:
+        real = self.real
+        if real is not None:
+            real.after_attempt(call, error)
+
+    def end_call(self, call: CallRetryState, error: ToRouterError | None) -> None:
+        real = self.real
+        if real is not None:
+            real.end_call(call, error)
+
+    def abandon_call(self, call: CallRetryState, exc: BaseException) -> None:
+        real = self.real
+        if real is not None:
+            real.abandon_call(call, exc)
 
 
 def _mask(text: str) -> str:

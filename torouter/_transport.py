@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -66,11 +67,13 @@ def _environment_proxies() -> bool:
 
 
 class _DeferredCAContext(ssl.SSLContext):
-    """The context httpx's ``create_ssl_context()`` makes, reading its CA certificates at the
-    first TLS handshake instead of when the client is built (~40 ms, most of building a client:
-    a plain-http client never pays it, an https one pays it on its first connection)."""
+    """The context httpx's ``create_ssl_context()`` makes, reading its CA certificates (and
+    copying ``ssl.create_default_context``'s settings) at the first TLS handshake instead of
+    when the client is built (~40 ms, most of building a client: a plain-http client never pays
+    it, an https one pays it on its first connection).  Until then it has the settings of
+    ``PROTOCOL_TLS_CLIENT``: certificates and host names verified."""
 
-    _ca: tuple[str | None, str | None]
+    _ca: tuple[str | None, str | None] | None  # None: certifi's bundle
     _pending: bool
     _lock: threading.Lock
 
@@ -78,6 +81,15 @@ class _DeferredCAContext(ssl.SSLContext):
         if self._pending:
             with self._lock:
                 if self._pending:
+                    template = _default_settings()
+                    self.verify_mode = template.verify_mode
+                    self.check_hostname = template.check_hostname
+                    self.verify_flags = template.verify_flags
+                    self.options = template.options
+                    if self._ca is None:
+                        import certifi
+
+                        self._ca = (certifi.where(), None)
                     self.load_verify_locations(*self._ca)
                     self._pending = False
 
@@ -91,25 +103,19 @@ class _DeferredCAContext(ssl.SSLContext):
 
 
 def _deferred_ssl_context() -> ssl.SSLContext:
-    """``httpx.create_ssl_context()`` (verify=True, trust_env=True), CA loading deferred: the CA
-    file or directory chosen as httpx does (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, certifi), the
-    settings those of ``ssl.create_default_context`` on this Python."""
+    """``httpx.create_ssl_context()`` (verify=True, trust_env=True), its CA loading and
+    settings deferred to the first handshake: the CA file or directory chosen as httpx does
+    (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, read now; else certifi's bundle), the settings those
+    of ``ssl.create_default_context`` on this Python."""
+    ca: tuple[str | None, str | None] | None = None
     if os.environ.get("SSL_CERT_FILE"):
-        ca: tuple[str | None, str | None] = (os.environ["SSL_CERT_FILE"], None)
+        ca = (os.environ["SSL_CERT_FILE"], None)
     elif os.environ.get("SSL_CERT_DIR"):
         ca = (None, os.environ["SSL_CERT_DIR"])
-    else:
-        import certifi
-
-        ca = (certifi.where(), None)
-    template = _default_settings()
     ctx = _DeferredCAContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = template.verify_mode
-    ctx.check_hostname = template.check_hostname
-    ctx.verify_flags = template.verify_flags
-    ctx.options = template.options
-    if template.keylog_filename:
-        ctx.keylog_filename = template.keylog_filename
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog and not sys.flags.ignore_environment:  # as ssl.create_default_context does
+        ctx.keylog_filename = keylog
     ctx._ca, ctx._pending, ctx._lock = ca, True, threading.Lock()
     return ctx
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 import pydantic
 
-from ._base import BaseModel
+from ._base import BaseModel, new_dict, new_list
 
 __all__ = [
     "Annotation",
@@ -137,7 +137,7 @@ class ChatCompletionTokenLogprob(BaseModel):
     logprob: float
     bytes: list[int] | None = None
     """UTF-8 bytes of the token (``None`` if it has no byte representation)."""
-    top_logprobs: list[TopLogprob] = pydantic.Field(default_factory=list)
+    top_logprobs: list[TopLogprob] = pydantic.Field(default_factory=new_list)
     """The ``top_logprobs`` most likely tokens at this position (requested count)."""
 
 
@@ -316,11 +316,11 @@ class ModerationResultBody(BaseModel):
     """The moderation model used."""
     flagged: bool = False
     """Whether any category was flagged."""
-    categories: dict[str, bool] = pydantic.Field(default_factory=dict)
+    categories: dict[str, bool] = pydantic.Field(default_factory=new_dict)
     """Category name -> flagged."""
-    category_scores: dict[str, float] = pydantic.Field(default_factory=dict)
+    category_scores: dict[str, float] = pydantic.Field(default_factory=new_dict)
     """Category name -> score."""
-    category_applied_input_types: dict[str, list[str]] = pydantic.Field(default_factory=dict)
+    category_applied_input_types: dict[str, list[str]] = pydantic.Field(default_factory=new_dict)
     """Category name -> input types (``"text"``, ``"image"``) the category was applied to."""
 
 
@@ -331,7 +331,7 @@ class ModerationResults(BaseModel):
     """Always ``"moderation_results"``."""
     model: str | None = None
     """The moderation model used."""
-    results: list[ModerationResultBody] = pydantic.Field(default_factory=list)
+    results: list[ModerationResultBody] = pydantic.Field(default_factory=new_list)
     """The verdicts."""
 
 
