@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import torouter
+from torouter._seam import Layer, Seam
 
 pytestmark = pytest.mark.anyio
 
@@ -645,3 +646,24 @@ def test_the_console_example_of_the_docs_runs_and_prints_what_the_docs_show() ->
                 [e["name"] for e in span["events"]])
 
     assert [shape(s) for s in spans(run.stdout)] == [shape(s) for s in spans(pasted)]
+
+
+class _Pause(Layer):
+    """A coordination layer that asks the first attempt of every call to wait 0.25 s."""
+
+    __slots__ = ()
+
+    def before_attempt(self, call: Any) -> float | None:
+        return 0.25 if not call.attempts else None
+
+
+async def test_an_attempt_a_layer_held_back_has_a_delayed_event_and_others_have_none(
+        kind: str, otel: Otel) -> None:
+    gateway = Gateway((200, completion()), (200, completion()))
+    client = make(kind, gateway, otel)
+    await chat(client)  # no layer asked for a wait: no event, however long the attempt took
+    assert [e.name for e in otel.call_span().events] == []
+    client._seam = Seam((*client._seam.layers, _Pause()))
+    await chat(client)
+    delayed = [e for e in otel.spans()[-1].events if e.name == "torouter.attempt.delayed"]
+    assert len(delayed) == 1 and delayed[0].attributes["torouter.wait.seconds"] >= 0

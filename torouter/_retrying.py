@@ -104,6 +104,7 @@ class CallRetryState:
         "start",
         "stop_reason",
         "stream_outcome",
+        "wait",
     )
 
     def __init__(
@@ -146,6 +147,8 @@ class CallRetryState:
         self.error: ToRouterError | None = None
         self.ended = False
         self.stream_outcome: StreamOutcome | None = None
+        #: Seconds the seam's layers asked to wait before the current attempt (0: none).
+        self.wait = 0.0
 
     # -- per attempt ---------------------------------------------------------------------
 

@@ -146,6 +146,7 @@ class Seam:
 
     @staticmethod
     def _checked(call: CallRetryState, wait: float) -> float:
+        call.wait = wait
         if wait > 0 and call.deadline_at is not None and call.clock() + wait >= call.deadline_at:
             call.expire("a wait asked before the attempt would pass the deadline")
             raise call.refused(APITimeoutError(

@@ -451,8 +451,8 @@ class Telemetry(Layer):
             return
         # Recording: under the call span, or under an outer GenAI span (then ``span`` is None).
         parent = note.span if note.span is not None else self._trace.get_current_span()
-        waited = time.perf_counter() - note.before
-        if waited >= 0.001 and note.recording:  # another layer held the attempt back
+        if call.wait > 0 and note.recording:  # another layer held the attempt back
+            waited = time.perf_counter() - note.before
             note.span.add_event("torouter.attempt.delayed", {"torouter.wait.seconds": waited})
         spec = call.spec
         method = spec.method if spec is not None else "POST"
