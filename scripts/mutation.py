@@ -77,7 +77,7 @@ MODULES: dict[str, tuple[str, ...]] = {
                                         "tests/test_stream_helper.py"),
     "torouter/_streaming.py": runs_for("tests/test_stream_core.py", "tests/test_streaming.py",
                                        "tests/test_seam.py"),
-    "torouter/_telemetry.py": runs_for("tests/test_telemetry.py"),
+    "torouter/_telemetry.py": runs_for("tests/test_telemetry_pins.py", "tests/test_telemetry.py"),
     "torouter/_coordinator.py": runs_for("tests/coordination/test_coordinator.py",
                                          "tests/coordination/test_real_breaker.py"),
     "torouter/_redis_link.py": runs_for("tests/coordination/test_redis_link.py",
