@@ -195,6 +195,17 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      "a shortcut: adding a key that is already remembered leaves the set as it was"),
     ("torouter/_redact.py", "if secret in _secrets:\nreturn", "statement removed",
      "a shortcut: adding a key that is already remembered leaves the set as it was"),
+    ("torouter/_breaker.py", ')."""\nwith self._lock:\nst = self._states.get(model, _CLOSED)',
+     "context manager removed (body runs bare)",
+     "state() holds the lock for one dict.get of an immutable CircuitState, which is atomic "
+     "without it (_enter makes the same read lock-free); the clock is read after the lock "
+     "either way: it returns the same state, with or without the lock"),
+    ("torouter/_breaker.py", 'return "send", 0.0', "`0.0` -> `1.0`",
+     "before_attempt, the only caller of _enter, reads the seconds only for a refusal"),
+    ("torouter/_breaker.py", "bool(call.notes.pop(self, False))", "`False` -> `True`",
+     "after_attempt only follows the breaker's own before_attempt for the same attempt (a "
+     "refused attempt gets none; a call without a model returns before both), which always "
+     "writes the note: the default is never used"),
 ]
 
 
