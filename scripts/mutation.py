@@ -106,6 +106,10 @@ _NOT_JSON = ("a body that is neither text nor a JSON object or array (None, a nu
              "hold the key: the JSON check below finds nothing and returns it unchanged too")
 _DATE = ("email.utils.parsedate_to_datetime never returns None for a bad date: it raises "
          "(TypeError on 3.10, ValueError from 3.11), which is handled just above")
+_ONE_PIECE = ("a shortcut for a text already in one piece: without it, `\"\".join` of the "
+              "one-element list returns that very string (CPython returns an exact str item "
+              "itself, and deltas are exact str, parsed from JSON) and `_parts` becomes an "
+              "equal list holding the same string")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -206,6 +210,10 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      "after_attempt only follows the breaker's own before_attempt for the same attempt (a "
      "refused attempt gets none; a call without a model returns before both), which always "
      "writes the note: the default is never used"),
+    ("torouter/_accumulate.py", "if len(parts) == 1:", "branch never taken (`if False:`)",
+     _ONE_PIECE),
+    ("torouter/_accumulate.py", "if len(parts) == 1:\nreturn parts[0]", "statement removed",
+     _ONE_PIECE),
 ]
 
 
