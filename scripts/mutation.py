@@ -109,6 +109,10 @@ _NOT_JSON = ("a body that is neither text nor a JSON object or array (None, a nu
              "hold the key: the JSON check below finds nothing and returns it unchanged too")
 _DATE = ("email.utils.parsedate_to_datetime never returns None for a bad date: it raises "
          "(TypeError on 3.10, ValueError from 3.11), which is handled just above")
+_ONE_PIECE = ("a shortcut for a text already in one piece: without it, `\"\".join` of the "
+              "one-element list returns that very string (CPython returns an exact str item "
+              "itself, and deltas are exact str, parsed from JSON) and `_parts` becomes an "
+              "equal list holding the same string")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -198,6 +202,21 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      "a shortcut: adding a key that is already remembered leaves the set as it was"),
     ("torouter/_redact.py", "if secret in _secrets:\nreturn", "statement removed",
      "a shortcut: adding a key that is already remembered leaves the set as it was"),
+    ("torouter/_breaker.py", ')."""\nwith self._lock:\nst = self._states.get(model, _CLOSED)',
+     "context manager removed (body runs bare)",
+     "state() holds the lock for one dict.get of an immutable CircuitState, which is atomic "
+     "without it (_enter makes the same read lock-free); the clock is read after the lock "
+     "either way: it returns the same state, with or without the lock"),
+    ("torouter/_breaker.py", 'return "send", 0.0', "`0.0` -> `1.0`",
+     "before_attempt, the only caller of _enter, reads the seconds only for a refusal"),
+    ("torouter/_breaker.py", "bool(call.notes.pop(self, False))", "`False` -> `True`",
+     "after_attempt only follows the breaker's own before_attempt for the same attempt (a "
+     "refused attempt gets none; a call without a model returns before both), which always "
+     "writes the note: the default is never used"),
+    ("torouter/_accumulate.py", "if len(parts) == 1:", "branch never taken (`if False:`)",
+     _ONE_PIECE),
+    ("torouter/_accumulate.py", "if len(parts) == 1:\nreturn parts[0]", "statement removed",
+     _ONE_PIECE),
 ]
 
 
