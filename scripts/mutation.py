@@ -113,6 +113,9 @@ _ONE_PIECE = ("a shortcut for a text already in one piece: without it, `\"\".joi
               "one-element list returns that very string (CPython returns an exact str item "
               "itself, and deltas are exact str, parsed from JSON) and `_parts` becomes an "
               "equal list holding the same string")
+_PY310 = ("the Python 3.10 path (asyncio.timeout is 3.11+): asyncio.wait_for bounds the same "
+          "round trip by the same timeout and cancels it the same way; only its cost differs "
+          "(a task per round trip)")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
@@ -217,6 +220,14 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      _ONE_PIECE),
     ("torouter/_accumulate.py", "if len(parts) == 1:\nreturn parts[0]", "statement removed",
      _ONE_PIECE),
+    ("torouter/_redis_link.py", "check_health=False)", "`False` -> `True`",
+     "the coordinator makes its connections with health_check_interval=0, and redis-py's "
+     "check_health does nothing without an interval: no PING is sent either way"),
+    ("torouter/_redis_link.py", "if _timeout is not None:", "branch never taken (`if False:`)",
+     _PY310),
+    ("torouter/_redis_link.py", "if _timeout is not None:", "else branch never taken (`if True:`)",
+     _PY310),
+    ("torouter/_redis_link.py", "if _timeout is not None:", "`is not` -> `is`", _PY310),
 ]
 
 

@@ -443,6 +443,7 @@ class RedisCoordinator:
         for name in ("socket_timeout", "socket_connect_timeout"):
             if kwargs.get(name) is None:  # a client passed in without timeouts: ours
                 kwargs[name] = self.socket_timeout
+        kwargs["health_check_interval"] = 0  # no PING before a round trip
         bound = float(kwargs["socket_timeout"])
         if flavour == "async":  # the link bounds the whole round trip instead
             kwargs["socket_timeout"] = None

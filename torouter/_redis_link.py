@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -35,10 +34,9 @@ def _bulk(value: object) -> bytes:
 class _Script:
     """One Lua script: its text, its SHA1, and the packed head of an ``EVALSHA`` of it."""
 
-    __slots__ = ("_keys", "load", "sha", "text")
+    __slots__ = ("_keys", "load", "sha")
 
     def __init__(self, text: str) -> None:
-        self.text = text
         self.sha = hashlib.sha1(text.encode()).hexdigest().encode()
         self.load = b"*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n" + _bulk(text)
         self._keys: dict[tuple[str, ...], bytes] = {}  # packed key lists: a client has few
@@ -110,20 +108,18 @@ class _AsyncLinks:
     (one timer, not redis.asyncio's task per write and timer per read).
     """
 
-    __slots__ = ("_by_loop", "_lock", "_make", "timeout")
+    __slots__ = ("_by_loop", "_make", "timeout")
 
     def __init__(self, make: Callable[[], Any], timeout: float) -> None:
         self._make = make
         self.timeout = timeout
-        self._lock = threading.Lock()
         self._by_loop: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
     def _idle(self) -> list[Any]:
         loop = asyncio.get_running_loop()
         idle = self._by_loop.get(loop)
-        if idle is None:
-            with self._lock:
-                idle = self._by_loop.setdefault(loop, [])
+        if idle is None:  # one dict operation (WeakKeyDictionary.setdefault): thread-safe
+            idle = self._by_loop.setdefault(loop, [])
         return idle
 
     async def run(self, script: _Script, keys: Sequence[str], args: Sequence[object]) -> Any:
