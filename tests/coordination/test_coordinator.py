@@ -723,3 +723,25 @@ async def test_an_attempt_refused_for_the_pause_takes_no_probe_slot(key: str,
     patient.deadline_at = patient.start + 60
     assert 25 < (layer.before_attempt(patient) or 0) <= 30  # waits, then probes
     assert patient.notes[layer].probe
+
+
+# -- pins found by a mutation run of _coordinator -----------------------------------------------
+
+
+async def test_the_documented_defaults(redis_url: str) -> None:
+    coordinator = RedisCoordinator(redis_url)
+    assert coordinator.socket_timeout == 0.05  # 50 ms per Redis call (docs/fleet.md)
+    assert coordinator.retry_interval == 1.0
+    assert coordinator.namespace == "torouter"
+    assert not coordinator.share_retry_budget and coordinator.share_breakers
+    assert set(coordinator.terminal_ttl.values()) == {60.0}
+
+
+async def test_the_per_model_key_lists_are_cached_up_to_1024_models(redis_url: str) -> None:
+    layer = RedisCoordinator(redis_url)._bind("sk-cache-0123456789", BASE)
+    first = layer._keys_for("gpt-5-mini")
+    assert layer._keys_for("gpt-5-mini") is first  # built once
+    for i in range(1100):
+        keys = layer._keys_for(f"model-{i}")
+        assert keys[-2].startswith(layer.prefix + ":brk:")
+    assert len(layer._model_keys) == 1024
