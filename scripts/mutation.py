@@ -228,6 +228,9 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_redis_link.py", "if _timeout is not None:", "else branch never taken (`if True:`)",
      _PY310),
     ("torouter/_redis_link.py", "if _timeout is not None:", "`is not` -> `is`", _PY310),
+    ("torouter/_redis_link.py", "await _quietly(conn.disconnect(nowait=True))", "`True` -> `False`",
+     "nowait only skips waiting for the failed connection's writer to finish closing: the "
+     "socket is closed and the connection dropped either way, and the error raised is the same"),
 ]
 
 
