@@ -158,17 +158,42 @@ def _mocked() -> bool:
 
 
 class _Body(httpx.AsyncByteStream):
-    """An aiohttp response body as httpx reads it (bytes as they arrive)."""
+    """An aiohttp response body as httpx reads it (bytes as they arrive).
 
-    __slots__ = ("_response",)
+    The read timeout bounds each wait for the next bytes, as on httpx's own transport, and only
+    the wait: aiohttp's ``sock_read`` timer runs from the last bytes received whatever the
+    reader does, so a caller whose loop body took longer than the stream idle timeout had its
+    stream cut although the server had sent everything.  ``sock_read`` bounds the response head
+    only; the transport turns it off once the head is in.
+    """
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    __slots__ = ("_read", "_response")
+
+    def __init__(self, response: aiohttp.ClientResponse, read: float | None) -> None:
         self._response = response
+        self._read = read
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        import asyncio
+
+        content = self._response.content
+        read = self._read
+        bound = getattr(asyncio, "timeout", None)  # Python >= 3.11
         try:
-            async for chunk in self._response.content.iter_any():
+            while True:
+                if read is None:
+                    chunk = await content.readany()
+                elif bound is not None:
+                    async with bound(read):
+                        chunk = await content.readany()
+                else:  # pragma: no cover - Python 3.10
+                    chunk = await asyncio.wait_for(content.readany(), read)
+                if not chunk:
+                    return
                 yield chunk
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                f"no data from the server for {read:g}s while reading the body") from None
         except Exception as exc:
             mapped = _httpx_error(exc)
             if mapped is exc:
@@ -178,6 +203,15 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # Fully read: the connection goes back to the pool; otherwise aiohttp closes it.
         self._response.release()
+
+
+def _head_only(connection: Any) -> None:
+    """Stop aiohttp's ``sock_read`` timer of a connection whose response head is in (see
+    :class:`_Body`): the timer's setting to none, rescheduled (which cancels the running one)."""
+    protocol = getattr(connection, "protocol", None)
+    if protocol is not None and hasattr(protocol, "start_timeout"):
+        protocol.read_timeout = None
+        protocol.start_timeout()
 
 
 class _NetworkStream:
@@ -277,13 +311,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise mapped from None  # aiohttp's frames hold the request headers: the key
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         connection = response.connection
+        if connection is not None:
+            _head_only(connection)
         if connection is not None and connection.transport is not None:
             # httpcore's documented extension: the stream watchdog finds the socket through it
             extensions["network_stream"] = _NetworkStream(connection.transport)
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
         return httpx.Response(response.status, headers=response.raw_headers,
-                              stream=_Body(response), request=request, extensions=extensions)
+                              stream=_Body(response, timeout.get("read")), request=request,
+                              extensions=extensions)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
