@@ -338,3 +338,28 @@ def test_an_interrupted_call_is_abandoned_once_and_never_ended() -> None:
         client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES)
     assert rec.events == [("start", "chat", "gpt-5-mini"), ("before", 1), ("send",),
                           ("abandon", "KeyboardInterrupt")]
+
+
+class _Asks(Layer):
+    """Asks the given waits, one per attempt."""
+
+    def __init__(self, *waits: float | None) -> None:
+        self.waits = list(waits)
+
+    def before_attempt(self, call: Any) -> float | None:
+        return self.waits.pop(0)
+
+
+def test_the_wait_the_layers_asked_for_is_on_the_call_for_that_attempt() -> None:
+    """Layers read ``call.wait`` (telemetry marks a held-back attempt with it): the longest wait
+    the layers asked before the current attempt, 0 when none did."""
+    import time
+
+    from torouter._retrying import CallRetryState
+
+    call = CallRetryState(policy=torouter.RetryPolicy(), budget=None, clock=time.monotonic,
+                          deadline=None, on_retry=None, label="t")
+    assert call.wait == 0.0  # before any attempt
+    seam = Seam([_Asks(0.5, None), _Asks(2.0, 0.0)])
+    assert seam.before(call) == 2.0 and call.wait == 2.0
+    assert seam.before(call) == 0.0 and call.wait == 0.0
