@@ -803,3 +803,21 @@ async def test_captured_text_is_kept_as_written_not_escaped(kind: str, otel: tt.
     attributes = otel.call_span().attributes
     assert "naïve café" in attributes["gen_ai.input.messages"]
     assert "déjà vu ✓" in attributes["gen_ai.output.messages"]
+
+
+async def test_a_reply_message_passed_back_is_in_the_captured_input(kind: str,
+                                                                   otel: tt.Otel) -> None:
+    """The usual way to continue a conversation: the reply's message object, as it came."""
+    client = tt.make(kind, tt.Gateway((200, tt.completion("it is a cat")),
+                                      (200, tt.completion("yes"))), otel, capture_content=True)
+    reply = await tt.chat(client, messages=[{"role": "user", "content": "what is this?"}])
+    await tt.chat(client, messages=[{"role": "user", "content": "what is this?"},
+                                    reply.choices[0].message,
+                                    {"role": "user", "content": "sure?"}])
+    span = max((s for s in otel.spans() if s.parent is None), key=lambda s: s.start_time)
+    captured = json.loads(span.attributes["gen_ai.input.messages"])
+    assert captured == [
+        {"role": "user", "parts": [{"type": "text", "content": "what is this?"}]},
+        {"role": "assistant", "parts": [{"type": "text", "content": "it is a cat"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "sure?"}]},
+    ]
