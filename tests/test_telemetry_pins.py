@@ -821,3 +821,26 @@ async def test_a_reply_message_passed_back_is_in_the_captured_input(kind: str,
         {"role": "assistant", "parts": [{"type": "text", "content": "it is a cat"}]},
         {"role": "user", "parts": [{"type": "text", "content": "sure?"}]},
     ]
+
+
+class _FailTheSend(Layer):
+    """A layer after telemetry whose ``on_send`` fails: the attempt is never sent."""
+
+    __slots__ = ()
+
+    def on_send(self, call: Any) -> None:
+        raise torouter.APIConnectionError("the send was refused late")
+
+
+async def test_an_attempt_a_later_layer_failed_to_send_is_ended_with_the_call(
+        kind: str, otel: tt.Otel) -> None:
+    gateway = tt.Gateway((200, tt.completion()))
+    client = tt.make(kind, gateway, otel, max_retries=0)
+    client._seam = Seam((*client._seam.layers, _FailTheSend()))
+    with pytest.raises(torouter.APIConnectionError):
+        await tt.chat(client)
+    assert gateway.requests == []
+    (attempt,) = otel.attempt_spans()  # ended (exported), not left open
+    assert otel.call_span().attributes["error.type"] == "APIConnectionError"
+    assert attempt.end_time <= otel.call_span().end_time
+    assert not trace.get_current_span().get_span_context().is_valid  # its context detached
