@@ -1,6 +1,10 @@
-"""Pins for telemetry behaviours a mutation run of ``torouter/_telemetry.py`` showed unpinned:
+"""Pins for telemetry behaviours mutation runs of ``torouter/_telemetry.py`` showed unpinned:
 the GenAI bucket boundaries, the dormant layer of a client built before the application loaded
-OpenTelemetry, when telemetry is asked for explicitly, and the bound on shared layers.
+OpenTelemetry, when telemetry is asked for explicitly, the bound on shared layers; and, end to
+end through real clients (the helpers of ``test_telemetry.py``), what a trace and the metrics
+show: ports, request attributes, event timestamps and waits, refused attempts, durations,
+failures of the SDK or of a later layer, interrupted calls, outer spans, propagation without an
+SDK, and captured content.
 
 The dormant layer is driven directly through the seam's hooks (``Layer``), with
 ``_otel_loaded`` and the real layer's factory replaced, since in this process OpenTelemetry is
@@ -11,21 +15,30 @@ loaded already; the end-to-end case in a fresh interpreter is
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import sys
 import threading
 import time
 from typing import Any
 
 import httpx
+import opentelemetry.context as otel_context
 import pytest
+import test_telemetry as tt  # its SDK exporter and reader, its fake gateway and clients
+from opentelemetry import baggage, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import StatusCode
 
 import torouter
 from torouter import _telemetry
 from torouter._retrying import CallRetryState
-from torouter._seam import Layer
+from torouter._seam import Layer, Seam
+
+pytestmark = pytest.mark.anyio
 
 BASE = httpx.URL("http://gw.test/v1")
 KEY = "sk-pins-0123456789abcdef"
@@ -255,18 +268,6 @@ def test_the_shared_layers_are_bounded_to_32(monkeypatch: pytest.MonkeyPatch) ->
 # test_telemetry.py).  Durations are read against a clock the test moves (``clock``): the
 # telemetry layer's ``time`` is replaced, so a duration is exactly the time the test let pass.
 
-import json  # noqa: E402
-import logging  # noqa: E402
-
-import opentelemetry.context as otel_context  # noqa: E402
-import test_telemetry as tt  # noqa: E402
-from opentelemetry import baggage, trace  # noqa: E402
-from opentelemetry.sdk.trace import Span as SdkSpan  # noqa: E402
-from opentelemetry.trace import StatusCode  # noqa: E402
-
-from torouter._seam import Seam  # noqa: E402
-
-
 class Interrupted(BaseException):
     """Stands in for a KeyboardInterrupt or a cancellation arriving mid-send."""
 
@@ -305,7 +306,6 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-pytestmark = pytest.mark.anyio
 DOWN = (503, {"error": {"message": "no upstream", "type": "upstream_unavailable"}})
 
 
