@@ -112,7 +112,7 @@ _DATE = ("email.utils.parsedate_to_datetime never returns None for a bad date: i
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 _TEL = "torouter/_telemetry.py"
 _SPEC = ("a seam runs only in a client call, and every client call has a RequestSpec "
-         "(``_new_call``): the `spec is None` case is never taken")
+         "(`_new_call`): the `spec is None` case is never taken")
 _BEFORE = ("before_attempt sets it for every attempt, before on_send reads it: the seam runs "
            "every layer's before_attempt (telemetry first, and it never raises) before any "
            "send")
@@ -240,7 +240,7 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      "mutant's None is skipped like {}"),
     (_TEL, "return value if isinstance(value, str) else None",
      "conditional expression always takes its `if` value",
-     "the values read (id, model, finish_reason) are fields typed `str` or `str | None` of "
+     "the values read (id, model, finish_reason) are fields typed `str` or `Optional[str]` of "
      "validated response models, or copied from validated chunks into a stream's snapshot: "
      "already a str or None"),
 ]
