@@ -117,6 +117,19 @@ _PY310 = ("the Python 3.10 path (asyncio.timeout is 3.11+): asyncio.wait_for bou
           "round trip by the same timeout and cancels it the same way; only its cost differs "
           "(a task per round trip)")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
+_TEL = "torouter/_telemetry.py"
+_SPEC = ("a seam runs only in a client call, and every client call has a RequestSpec "
+         "(`_new_call`): the `spec is None` case is never taken")
+_BEFORE = ("before_attempt sets it for every attempt, before on_send reads it: the seam runs "
+           "every layer's before_attempt (telemetry first, and it never raises) before any "
+           "send")
+_TRACED = ("start_call sets it right after building the note of a call it traces; the note of a "
+           "call under an outer GenAI span (span None) is never asked (on_send reads it only "
+           "when span is not None)")
+_STREAM_READ = ("a stream's call ends through the stream's end hook, which sets "
+                "call.stream_outcome first: _end reads the snapshot then, never a stream result")
+_NO_USAGE = ("a shortcut: `_fields(None)` is `{}`, so a missing usage sets no token count "
+             "either way")
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
      "refunding 0 tokens (success_refund=0) adds nothing either way; only the lock is taken"),
@@ -231,6 +244,38 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_redis_link.py", "await _quietly(conn.disconnect(nowait=True))", "`True` -> `False`",
      "nowait only skips waiting for the failed connection's writer to finish closing: the "
      "socket is closed and the connection dropped either way, and the error raised is the same"),
+    (_TEL, "self.before = self.start", "statement removed", _BEFORE),
+    (_TEL, "self.caller_traced = False", "statement removed", _TRACED),
+    (_TEL, "self.caller_traced = False", "`False` -> `True`", _TRACED),
+    (_TEL, 'operation = spec.operation if spec is not None else "chat"',
+     "conditional expression always takes its `if` value", _SPEC),
+    (_TEL, 'method = spec.method if spec is not None else "POST"',
+     "conditional expression always takes its `if` value", _SPEC),
+    (_TEL, '"url.full": self._url + (spec.path if spec is not None else ""),',
+     "conditional expression always takes its `if` value", _SPEC),
+    (_TEL, "if recording and spec is not None and spec.params:", "`and` -> `or`",
+     _SPEC + "; and params is always a dict: the mutant only also sets the attributes on a "
+     "span that records nothing (a no-op) or sets none from an empty body (listing models)"),
+    (_TEL, "return\nnote.attempt = None\ntry:", "statement removed",
+     "_close_attempt runs only from end_call and abandon_call, after the note was popped from "
+     "call.notes: nothing reads note.attempt again"),
+    (_TEL, "if isinstance(result, _StreamBase):", "branch never taken (`if False:`)",
+     _STREAM_READ),
+    (_TEL, "snapshot instead\nreturn", "statement removed", _STREAM_READ),
+    (_TEL, "if usage is None:", "branch never taken (`if False:`)", _NO_USAGE),
+    (_TEL, "if usage is None:\nreturn", "statement removed", _NO_USAGE),
+    (_TEL, "return fields if isinstance(fields, dict) else {}",
+     "conditional expression always takes its `if` value",
+     "every object read is a pydantic model (a result, its choices, message and usage, a "
+     "stream's snapshot built with model_construct, a message passed back), whose __dict__ is "
+     "a dict; any other non-Mapping in messages= that reaches it is a JSON value without a "
+     "__dict__ (the body is encoded before the call starts, so nothing else is sent), and the "
+     "mutant's None is skipped like {}"),
+    (_TEL, "return value if isinstance(value, str) else None",
+     "conditional expression always takes its `if` value",
+     "the values read (id, model, finish_reason) are fields typed `str` or `Optional[str]` of "
+     "validated response models, or copied from validated chunks into a stream's snapshot: "
+     "already a str or None"),
 ]
 
 

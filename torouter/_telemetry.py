@@ -639,7 +639,9 @@ def _input_messages(messages: Iterable[Any]) -> list[dict[str, Any]]:
     out = []
     for message in messages:
         if not isinstance(message, Mapping):
-            continue
+            message = _fields(message)  # a reply's message object, passed back as it came
+            if not message:
+                continue
         content = message.get("content")
         parts: list[Any]
         if isinstance(content, str):
