@@ -116,6 +116,9 @@ _ONE_PIECE = ("a shortcut for a text already in one piece: without it, `\"\".joi
 _PY310 = ("the Python 3.10 path (asyncio.timeout is 3.11+): asyncio.wait_for bounds the same "
           "round trip by the same timeout and cancels it the same way; only its cost differs "
           "(a task per round trip)")
+_WHOLE_BOM = ("only a head that is exactly the 3-byte BOM is held one read longer: the next read "
+              "strips it all the same, and a stream that ends there has nothing pending either "
+              "way (pending looks at the line buffer, which is empty in both cases)")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
 _TEL = "torouter/_telemetry.py"
 _SPEC = ("a seam runs only in a client call, and every client call has a RequestSpec "
@@ -131,6 +134,8 @@ _STREAM_READ = ("a stream's call ends through the stream's end hook, which sets 
 _NO_USAGE = ("a shortcut: `_fields(None)` is `{}`, so a missing usage sets no token count "
              "either way")
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
+    ("torouter/_sse.py", "if len(head) < 3 and _BOM.startswith(head):", "`<` -> `<=`", _WHOLE_BOM),
+    ("torouter/_sse.py", "if len(head) < 3 and _BOM.startswith(head):", "`3` -> `4`", _WHOLE_BOM),
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
      "refunding 0 tokens (success_refund=0) adds nothing either way; only the lock is taken"),
     ("torouter/_sse.py", "_shortcut: ClassVar[bool] = True", "`True` -> `False`", _FAST),

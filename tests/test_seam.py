@@ -363,3 +363,32 @@ def test_the_wait_the_layers_asked_for_is_on_the_call_for_that_attempt() -> None
     seam = Seam([_Asks(0.5, None), _Asks(2.0, 0.0)])
     assert seam.before(call) == 2.0 and call.wait == 2.0
     assert seam.before(call) == 0.0 and call.wait == 0.0
+
+
+class _Ends(Layer):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def end_call(self, call: Any, error: Any) -> None:
+        self.events.append(("end", error))
+
+    def abandon_call(self, call: Any, exc: BaseException) -> None:
+        self.events.append(("abandon", exc))
+
+
+def test_the_seam_reports_an_abandoned_call_once_and_never_after_its_end() -> None:
+    rec = _Ends()
+    seam = Seam([rec])
+
+    class Call:
+        ended = False
+
+    stop = KeyboardInterrupt()
+    abandoned = Call()
+    seam.abandon(abandoned, stop)  # type: ignore[arg-type]
+    seam.abandon(abandoned, stop)  # type: ignore[arg-type]
+    seam.end(abandoned, None)  # type: ignore[arg-type]
+    ended = Call()
+    seam.end(ended, None)  # type: ignore[arg-type]
+    seam.abandon(ended, stop)  # type: ignore[arg-type]
+    assert rec.events == [("abandon", stop), ("end", None)]

@@ -495,3 +495,13 @@ def test_only_a_leading_bom_is_stripped() -> None:
     # not a field name "data", so that line is ignored, as the SSE standard says
     assert feed_all([b"data: " + BOM + b"x\n\n"]) == [(None, BOM + b"x")]
     assert feed_all([b"\xef\xbbdata: a\n\n"]) == []  # half a BOM is not a BOM
+
+
+def test_a_stream_cut_after_two_bytes_is_pending_unless_they_may_begin_a_bom() -> None:
+    """Two bytes of a line are an unfinished line (the stream was cut); two bytes of a BOM are
+    nothing yet."""
+    cut = SSEDecoder()
+    assert cut.feed(b"da") == [] and cut.pending
+    bom = SSEDecoder()
+    assert bom.feed(BOM[:2]) == [] and not bom.pending
+    assert feed_all([BOM[2:] + b"data: x\n\n"], bom) == [(None, b"x")]
