@@ -945,3 +945,10 @@ def test_the_catalog_gives_each_class_the_codes_and_statuses_the_docs_give() -> 
         entry = entries[cls]
         assert {c.lower() for c in entry.codes} >= codes, cls.__name__
         assert set(entry.statuses) == statuses, cls.__name__
+
+
+def test_an_error_the_sdk_met_itself_is_not_from_the_fleet() -> None:
+    """``from_coordinator`` is True only on errors a RedisCoordinator raised for another
+    process's record (tests/coordination); every other error says False."""
+    assert torouter.KeyExpired("expired").from_coordinator is False
+    assert torouter.ToRouterError("x").from_coordinator is False
