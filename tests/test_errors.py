@@ -952,3 +952,37 @@ def test_an_error_the_sdk_met_itself_is_not_from_the_fleet() -> None:
     process's record (tests/coordination); every other error says False."""
     assert torouter.KeyExpired("expired").from_coordinator is False
     assert torouter.ToRouterError("x").from_coordinator is False
+
+
+def test_circuit_open_carries_its_model_message_and_wait() -> None:
+    err = torouter.CircuitOpen("circuit open for gpt-5", model="gpt-5", retry_after=3.0)
+    assert err.model == "gpt-5" and err.message == "circuit open for gpt-5"
+    assert err.retry_after == 3.0 and "fallback_models" in (err.hint or "")
+    assert torouter.CircuitOpen("x").model is None
+
+
+def test_an_interrupted_stream_without_a_choice_has_no_text() -> None:
+    from torouter.types import ChatCompletion
+
+    empty = ChatCompletion.model_construct(id="c", choices=[], created=1, model="m",
+                                           object="chat.completion")
+    assert torouter.StreamInterrupted("cut", partial=empty).text == ""
+    assert torouter.StreamInterrupted("cut").text == ""
+
+
+def test_an_output_error_without_a_completion_has_no_usage() -> None:
+    err = torouter.OutputError("not JSON")
+    assert err.completion is None and err.usage is None and err.request_id is None
+
+
+def test_the_error_classes_are_named_by_their_public_path_however_they_are_reached() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json\n"
+            "from torouter._errors import KeyExpired, OutputError, ToRouterError\n"
+            "print(json.dumps([c.__module__ for c in (KeyExpired, OutputError, ToRouterError)]))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert json.loads(out) == ["torouter", "torouter", "torouter"]
