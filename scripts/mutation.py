@@ -66,7 +66,8 @@ MODULES: dict[str, tuple[str, ...]] = {
                                     "tests/test_structured_outputs.py",
                                     "tests/test_stream_core.py", "tests/test_breaker_pins.py"),
     "torouter/_retry.py": runs_for("tests/test_retry_policy.py", "tests/test_retry_engine.py"),
-    "torouter/_retrying.py": runs_for("tests/test_retry_engine.py", "tests/test_seam.py",
+    "torouter/_retrying.py": runs_for("tests/test_retrying_pins.py", "tests/test_retry_engine.py",
+                                      "tests/test_seam.py",
                                       "tests/test_seam_records.py", "tests/test_fallbacks.py",
                                       "tests/test_streaming.py"),
     "torouter/_budget.py": runs_for("tests/test_retry_budget.py", "tests/test_retry_engine.py"),
@@ -139,6 +140,10 @@ _NO_USAGE = ("a shortcut: `_fields(None)` is `{}`, so a missing usage sets no to
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_sse.py", "if len(head) < 3 and _BOM.startswith(head):", "`<` -> `<=`", _WHOLE_BOM),
     ("torouter/_sse.py", "if len(head) < 3 and _BOM.startswith(head):", "`3` -> `4`", _WHOLE_BOM),
+    ("torouter/_retrying.py", "if spec is not None and spec.stream:", "`and` -> `or`",
+     "every call the seam runs has a spec; for one that is not a stream the mutant only looks "
+     "for an end hook on a completion (or its parsed raw response), finds none (getattr's "
+     "default) and ends the call at once, as the original does"),
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
      "refunding 0 tokens (success_refund=0) adds nothing either way; only the lock is taken"),
     ("torouter/_sse.py", "_shortcut: ClassVar[bool] = True", "`True` -> `False`", _FAST),
