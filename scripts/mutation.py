@@ -75,8 +75,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_accumulate.py": runs_for("tests/test_accumulate_pins.py",
                                         "tests/test_stream_core.py",
                                         "tests/test_stream_helper.py"),
-    "torouter/_streaming.py": runs_for("tests/test_stream_core.py", "tests/test_streaming.py",
-                                       "tests/test_seam.py"),
+    "torouter/_streaming.py": runs_for("tests/test_stream_pins.py", "tests/test_stream_core.py",
+                                       "tests/test_streaming.py", "tests/test_seam.py",
+                                       "tests/test_stream_helper.py",
+                                       "tests/reliability/test_stream_bounds.py"),
     "torouter/_telemetry.py": runs_for("tests/test_telemetry.py"),
     "torouter/_coordinator.py": runs_for("tests/coordination/test_coordinator.py"),
 }
