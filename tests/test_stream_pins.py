@@ -81,8 +81,9 @@ class Pieces(httpx.SyncByteStream, httpx.AsyncByteStream):
     after the last piece (it drained the body's end)."""
 
     def __init__(self, pieces: list[bytes], error: Exception | None = None,
-                 gate: threading.Event | None = None) -> None:
+                 gate: threading.Event | None = None, pause: float = 0.0) -> None:
         self.pieces = pieces
+        self.pause = pause
         self.error = error
         self.gate = gate
         self.blocked = threading.Event()
@@ -94,6 +95,7 @@ class Pieces(httpx.SyncByteStream, httpx.AsyncByteStream):
                 self.blocked.set()
                 self.gate.wait(10.0)
             yield piece
+        time.sleep(self.pause)
         self.read_to_end = True
         if self.error is not None:
             raise self.error
@@ -212,6 +214,14 @@ def test_done_without_its_blank_line_at_the_body_end_completes() -> None:
         s.take(c)
     s.feed(b"data: [DONE]")
     assert s.eof() == [] and s.done and s.error is None
+
+
+def test_an_unfinished_tail_after_done_is_ignored_at_the_body_end() -> None:
+    s = state(Clock())
+    for c in s.feed(event("a") + DONE + b'data: {"half an ev'):
+        s.take(c)
+    assert s.eof() == [] and s.done and s.error is None
+    assert s.final_completion().choices[0].message.content == "a"
 
 
 def test_an_error_event_cut_at_the_body_end_is_the_api_error() -> None:
@@ -451,6 +461,14 @@ def test_close_from_another_thread_on_a_socketless_transport_ends_quietly() -> N
         reader.join(5.0)
     assert not reader.is_alive() and failures == []
     assert got[:1] == ["a"] and stream.response.is_closed
+
+
+def test_a_socketless_body_that_pauses_then_ends_is_interrupted() -> None:
+    # No socket, no watch: the body's end is the news, however long it paused before it.
+    stream = open_sync(Pieces([event("a")], pause=0.3), idle=0.05)
+    with pytest.raises(torouter.StreamInterrupted) as info:
+        list(stream)
+    assert info.value.text == "a" and stream._watch is None
 
 
 # --- after [DONE]: how much of the body's end is read for connection reuse -----------------------

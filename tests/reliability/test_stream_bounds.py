@@ -439,3 +439,28 @@ def test_a_slow_loop_body_is_not_cut_and_the_ended_streams_watch_lets_go(
     # The ended stream's watch holds neither its state, its socket nor its response.
     assert watch.cancelled and watch.state is None and watch.sock is None
     assert watch.response is None
+
+
+@pytest.mark.xfail(strict=True, raises=StreamIdleTimeout,
+                   reason="a known bug in the aiohttp transport (torouter/_transport.py): "
+                          "aiohttp's sock_read timer (the stream idle timeout) also runs while "
+                          "the caller's loop body does, so a slow loop body ends the stream")
+def test_a_slow_loop_body_is_not_cut_on_the_aiohttp_transport(
+        server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("aiohttp")
+    monkeypatch.setattr(_transport, "ASYNC_BACKEND", "aiohttp")
+    server.handler = _one_then_rest_later
+
+    async def read_async() -> list[str | None]:
+        got: list[str | None] = []
+        async with make_async(server.base_url, timeout=30.0,
+                              stream_idle_timeout=SLOW_IDLE) as aclient:
+            astream = await aclient.chat.completions.create(model="m", messages=MESSAGES,
+                                                            stream=True)
+            async for c in astream:
+                got.append(c.choices[0].delta.content)
+                if len(got) == 1:
+                    await asyncio.sleep(SLOW_BODY)
+        return got
+
+    assert asyncio.run(read_async()) == ["t0", "t1", ""]
