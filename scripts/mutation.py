@@ -123,6 +123,8 @@ _STARTED = ("create() always reads the first chunk, so the generator has started
             "runs its finally, which closes the response (or it has ended and did so already)")
 _ONCE = ("finish() is only called from the stream generator's finally, which runs once: the "
          "guard against a second report is never needed (set_on_end checks _ended itself)")
+_LATE_LOOK = ("a timer of a cancelled async watch left to fire: _fire asks check(), which "
+              "returns None for a cancelled watch; nothing is cut or scheduled")
 _TIMING = ("timing only: when the watchdog looks at a watch again; each look asks the state, "
            "which decides the same cut, only a moment earlier or later (tests must not assert "
            "wall-clock times)")
@@ -240,6 +242,23 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     (_ST, 'tell ``on_end``, once."""\nif self._ended:\nreturn', "branch never taken (`if False:`)",
      _ONCE),
     (_ST, "if self._ended:\nreturn\nself._ended = True", "statement removed", _ONCE),
+    (_ST, "if self.cancelled or state is None:", "`or` -> `and`",
+     "cancel() sets cancelled and clears state together: the two are never apart"),
+    (_ST, "self._stale = max(0, self._stale - 1)\ncontinue\ncond.release()",
+     "statement removed", "check() on a cancelled watch returns None at once: nothing is cut "
+     "and nothing pushed back, as with the continue"),
+    (_ST, "cut_socket(self.sock)\nreturn None", "statement removed",
+     "only more looks (CPU): each cuts the socket that is already cut, until the stream ends"),
+    (_ST, "not None:\nself._handle.cancel()\nself._handle = self._loop", "statement removed",
+     _TIMING + "; a timer left running only adds a look, which asks the state again"),
+    (_ST, "def _fire(self) -> None:\nself._handle = None", "statement removed",
+     "a fired timer handle: cancelling it later (schedule, cancel) does nothing"),
+    (_ST, "super().cancel()\nif self._handle is not None:", "branch never taken (`if False:`)",
+     _LATE_LOOK),
+    (_ST, "super().cancel()\nif self._handle is not None:", "`is not` -> `is`", _LATE_LOOK),
+    (_ST, "if self._handle is not None:\nself._handle.cancel()\nself._handle = None",
+     "statement removed", _LATE_LOOK),
+    (_ST, "self._handle.cancel()\nself._handle = None", "statement removed", _LATE_LOOK),
     (_ST, "raise NotImplementedError", "statement removed",
      "both watch classes override schedule(): the base one is never called"),
     (_ST, "cut_socket(watch.sock if watch is not None and",
@@ -261,9 +280,9 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
     (_ST, "at = time.monotonic() + delay", "`+` -> `-`", _FIRST_LOOK),
     (_ST, "(self._heap, (time.monotonic() + delay, next(",
      "`+` -> `-`", _TIMING),
-    (_ST, "with self._lock:\nreturn super().check()", _BARE,
+    (_ST, "def check(self) -> float | None:\nwith self._lock:", _BARE,
      _RACE),
-    (_ST, "with self._lock:\n_WATCHDOG.discard(self)", _BARE,
+    (_ST, "if not self.cancelled:\nwith self._lock:", _BARE,
      _RACE),
     (_ST, "_Watch.cancel(watch)\nwith self._cond:", _BARE,
      _RACE),
