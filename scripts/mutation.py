@@ -79,8 +79,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "torouter/_accumulate.py": runs_for("tests/test_accumulate_pins.py",
                                         "tests/test_stream_core.py",
                                         "tests/test_stream_helper.py"),
-    "torouter/_streaming.py": runs_for("tests/test_stream_core.py", "tests/test_streaming.py",
-                                       "tests/test_seam.py"),
+    "torouter/_streaming.py": runs_for("tests/test_stream_pins.py", "tests/test_stream_core.py",
+                                       "tests/test_streaming.py", "tests/test_seam.py",
+                                       "tests/test_stream_helper.py",
+                                       "tests/reliability/test_stream_bounds.py"),
     "torouter/_telemetry.py": runs_for("tests/test_telemetry_pins.py", "tests/test_telemetry.py"),
     "torouter/_coordinator.py": runs_for("tests/coordination/test_coordinator.py",
                                          "tests/coordination/test_real_breaker.py"),
@@ -137,6 +139,29 @@ _STREAM_READ = ("a stream's call ends through the stream's end hook, which sets 
                 "call.stream_outcome first: _end reads the snapshot then, never a stream result")
 _NO_USAGE = ("a shortcut: `_fields(None)` is `{}`, so a missing usage sets no token count "
              "either way")
+_ST = "torouter/_streaming.py"
+_BARE = "context manager removed (body runs bare)"
+_NO_EMPTY_KEY = ("a client refuses an empty key (ApiKeyRequired), so every secret here is "
+                 "non-empty, and replacing a secret that is not in the text changes nothing")
+_NONE_CAUGHT = ("without the early return, the None is used anyway and the AttributeError it "
+                "raises is caught just below, with the same result")
+_SAME_SOCKET = ("the watch's socket is the one _socket_of(response) returns (the watch got it "
+                "there), so the other branch cuts the same socket")
+_TAKE = ("state.take folds the chunk into the accumulator and keeps it only if chunks are kept: "
+         "calling it instead of acc.add is the same (the bound method is a per-chunk shortcut)")
+_STARTED = ("create() always reads the first chunk, so the generator has started and closing it "
+            "runs its finally, which closes the response (or it has ended and did so already)")
+_ONCE = ("finish() is only called from the stream generator's finally, which runs once: the "
+         "guard against a second report is never needed (set_on_end checks _ended itself)")
+_LATE_LOOK = ("a timer of a cancelled async watch left to fire: _fire asks check(), which "
+              "returns None for a cancelled watch; nothing is cut or scheduled")
+_TIMING = ("timing only: when the watchdog looks at a watch again; each look asks the state, "
+           "which decides the same cut, only a moment earlier or later (tests must not assert "
+           "wall-clock times)")
+_RACE = ("only a race between threads (or a watch looked at while its stream is being closed) "
+         "that no deterministic test can provoke; the state's own checks decide the same cut")
+_FIRST_LOOK = ("the sync watchdog rechecks a watch whose bound has not passed and schedules it "
+               "again: an earlier first look only adds a look (timing only)")
 EQUIVALENTS: list[tuple[str, str, str, str]] = [
     ("torouter/_sse.py", "if len(head) < 3 and _BOM.startswith(head):", "`<` -> `<=`", _WHOLE_BOM),
     ("torouter/_sse.py", "if len(head) < 3 and _BOM.startswith(head):", "`3` -> `4`", _WHOLE_BOM),
@@ -289,6 +314,72 @@ EQUIVALENTS: list[tuple[str, str, str, str]] = [
      "the values read (id, model, finish_reason) are fields typed `str` or `Optional[str]` of "
      "validated response models, or copied from validated chunks into a stream's snapshot: "
      "already a str or None"),
+    (_ST, "(at is None or deadline < at):",
+     "`<` -> `<=`", "when the deadline equals the idle bound, taking either gives the same time"),
+    (_ST, "check_time=False) if self._decoder.pending else []",
+     "conditional expression always takes its `if` value",
+     "two blank lines fed to a decoder that holds nothing complete no event: feed returns []"),
+    (_ST, "self._drain_at = self._clock() + _DRAIN_GRACE\nself.waiting = True",
+     "statement removed", "the stream sets waiting after handing over each read's chunks, "
+     "before it looks for [DONE]: it is already True whenever the drain begins"),
+    (_ST, "return self._idle or 0.05", "`0.05` -> `1.05`",
+     "never reached: the caller holds a chunk (waiting False) only after the first chunk, when "
+     "the deadline no longer bounds, so with no idle timeout (0 is refused) there is no bound "
+     "at all, and the drain sets waiting first"),
+    (_ST, "if secret and secret in detail:", "`and` -> `or`", _NO_EMPTY_KEY),
+    (_ST, "if secret and secret.encode() in data:", "`and` -> `or`", _NO_EMPTY_KEY),
+    (_ST, "if stream is None:", "branch never taken (`if False:`)", _NONE_CAUGHT),
+    (_ST, "if stream is None:\nreturn None", "statement removed", _NONE_CAUGHT),
+    (_ST, 'closed."""\nif sock is None:\nreturn', "branch never taken (`if False:`)",
+     _NONE_CAUGHT),
+    (_ST, "if sock is None:\nreturn\ntry:", "statement removed", _NONE_CAUGHT),
+    (_ST, 'tell ``on_end``, once."""\nif self._ended:\nreturn', "branch never taken (`if False:`)",
+     _ONCE),
+    (_ST, "if self._ended:\nreturn\nself._ended = True", "statement removed", _ONCE),
+    (_ST, "if self.cancelled or state is None:", "`or` -> `and`",
+     "cancel() sets cancelled and clears state together: the two are never apart"),
+    (_ST, "self._stale = max(0, self._stale - 1)\ncontinue\ncond.release()",
+     "statement removed", "check() on a cancelled watch returns None at once: nothing is cut "
+     "and nothing pushed back, as with the continue"),
+    (_ST, "cut_socket(self.sock)\nreturn None", "statement removed",
+     "only more looks (CPU): each cuts the socket that is already cut, until the stream ends"),
+    (_ST, "not None:\nself._handle.cancel()\nself._handle = self._loop", "statement removed",
+     _TIMING + "; a timer left running only adds a look, which asks the state again"),
+    (_ST, "def _fire(self) -> None:\nself._handle = None", "statement removed",
+     "a fired timer handle: cancelling it later (schedule, cancel) does nothing"),
+    (_ST, "super().cancel()\nif self._handle is not None:", "branch never taken (`if False:`)",
+     _LATE_LOOK),
+    (_ST, "super().cancel()\nif self._handle is not None:", "`is not` -> `is`", _LATE_LOOK),
+    (_ST, "if self._handle is not None:\nself._handle.cancel()\nself._handle = None",
+     "statement removed", _LATE_LOOK),
+    (_ST, "self._handle.cancel()\nself._handle = None", "statement removed", _LATE_LOOK),
+    (_ST, "raise NotImplementedError", "statement removed",
+     "both watch classes override schedule(): the base one is never called"),
+    (_ST, "cut_socket(watch.sock if watch is not None and",
+     "conditional expression always takes its `else` value", _SAME_SOCKET),
+    (_ST, "take = state.take if state.chunks is not None",
+     "conditional expression always takes its `if` value", _TAKE),
+    (_ST, "except StopAsyncIteration:\nself._first = _MISSING", "statement removed",
+     "_first is _MISSING already: set so in __init__, and _prefetch runs once"),
+    (_ST, "self.response.close()", "statement removed", _STARTED),
+    (_ST, "await self.response.aclose()", "statement removed", _STARTED),
+    (_ST, "if at > now:", "`>` -> `>=`",
+     "at == now on the monotonic clock: waiting 0 s and looking again is the same as looking now"),
+    (_ST, "schedule(self, max(delay, 0.0))", "`max(` -> `min(`", _FIRST_LOOK),
+    (_ST, "schedule(self, max(delay, 0.0))", "`0.0` -> `1.0`", _TIMING),
+    (_ST, "call_later(max(delay, 0.0), self._fire)", "`max(` -> `min(`",
+     _FIRST_LOOK.replace("sync watchdog", "async watch")),
+    (_ST, "call_later(max(delay, 0.0), self._fire)", "`0.0` -> `1.0`",
+     _TIMING),
+    (_ST, "at = time.monotonic() + delay", "`+` -> `-`", _FIRST_LOOK),
+    (_ST, "(self._heap, (time.monotonic() + delay, next(",
+     "`+` -> `-`", _TIMING),
+    (_ST, "def check(self) -> float | None:\nwith self._lock:", _BARE,
+     _RACE),
+    (_ST, "if not self.cancelled:\nwith self._lock:", _BARE,
+     _RACE),
+    (_ST, "_Watch.cancel(watch)\nwith self._cond:", _BARE,
+     _RACE),
 ]
 
 

@@ -20,7 +20,13 @@ import httpx
 import pytest
 
 import torouter
-from torouter import APIConnectionError, APITimeoutError, StreamIdleTimeout, StreamInterrupted
+from torouter import (
+    APIConnectionError,
+    APITimeoutError,
+    StreamIdleTimeout,
+    StreamInterrupted,
+    _transport,
+)
 
 from . import faultserver as fs
 from .faultserver import FaultServer
@@ -376,3 +382,83 @@ def test_a_passed_in_async_pool_on_an_ended_loop_gives_an_error_that_says_so(
     assert "event loop that has ended" in info.value.message
     assert "closed" not in info.value.message  # not misreported as a closed client
     assert len(server.requests) == 1  # not retried
+
+
+# --- the caller's own loop body is not silence; a finished stream's watch lets go --------------
+
+#: The caller spends longer than the idle timeout on the first chunk; the server sends the rest
+#: a little later still (within the idle timeout of the caller asking for more).
+SLOW_IDLE, SLOW_BODY, SLOW_GAP = 0.6, 0.8, 0.9
+
+
+def _one_then_rest_later(conn: fs.Conn, req: fs.Request) -> None:
+    conn.send(fs.head(200, fs.SSE_HEAD) + fs.chunk(fs.chunk_event("t0")))
+    if conn.wait(SLOW_GAP):
+        return
+    conn.send(fs.chunk(fs.chunk_event("t1")) + fs.chunk(fs.chunk_event("", "stop"))
+              + fs.chunk(fs.DONE) + b"0\r\n\r\n")
+    conn.stall(2.0)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_slow_loop_body_is_not_cut_and_the_ended_streams_watch_lets_go(
+        server: FaultServer, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The async stream on httpx's own transport: aiohttp's ``sock_read`` timer also runs while
+    # the caller's loop body does (a transport matter, see RELIABILITY.md), which this test of
+    # the stream's own watch must not depend on.
+    monkeypatch.setattr(_transport, "ASYNC_BACKEND", "httpx")
+    server.handler = _one_then_rest_later
+    got: list[str | None] = []
+
+    async def read_async() -> Any:
+        async with make_async(server.base_url, timeout=30.0,
+                              stream_idle_timeout=SLOW_IDLE) as aclient:
+            astream = await aclient.chat.completions.create(model="m", messages=MESSAGES,
+                                                            stream=True)
+            watch = astream._watch
+            assert watch is not None and watch.state is not None
+            async for c in astream:
+                got.append(c.choices[0].delta.content)
+                if len(got) == 1:
+                    await asyncio.sleep(SLOW_BODY)
+            return watch
+
+    if kind == "sync":
+        with make_sync(server.base_url, timeout=30.0,
+                       stream_idle_timeout=SLOW_IDLE) as client:
+            stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+            watch = stream._watch
+            assert watch is not None and watch.state is not None
+            for c in stream:
+                got.append(c.choices[0].delta.content)
+                if len(got) == 1:
+                    time.sleep(SLOW_BODY)  # the caller's own work, longer than the idle timeout
+    else:
+        watch = asyncio.run(read_async())
+    assert got == ["t0", "t1", ""]
+    # The ended stream's watch holds neither its state, its socket nor its response.
+    assert watch.cancelled and watch.state is None and watch.sock is None
+    assert watch.response is None
+
+
+def test_a_slow_loop_body_is_not_cut_on_the_aiohttp_transport(
+        server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's sock_read timer runs from the last bytes received, whatever the reader does;
+    the transport bounds each wait for the next bytes instead (torouter/_transport.py)."""
+    pytest.importorskip("aiohttp")
+    monkeypatch.setattr(_transport, "ASYNC_BACKEND", "aiohttp")
+    server.handler = _one_then_rest_later
+
+    async def read_async() -> list[str | None]:
+        got: list[str | None] = []
+        async with make_async(server.base_url, timeout=30.0,
+                              stream_idle_timeout=SLOW_IDLE) as aclient:
+            astream = await aclient.chat.completions.create(model="m", messages=MESSAGES,
+                                                            stream=True)
+            async for c in astream:
+                got.append(c.choices[0].delta.content)
+                if len(got) == 1:
+                    await asyncio.sleep(SLOW_BODY)
+        return got
+
+    assert asyncio.run(read_async()) == ["t0", "t1", ""]
