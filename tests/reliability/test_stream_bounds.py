@@ -403,9 +403,8 @@ def _one_then_rest_later(conn: fs.Conn, req: fs.Request) -> None:
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_slow_loop_body_is_not_cut_and_the_ended_streams_watch_lets_go(
         server: FaultServer, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The async stream on httpx's own transport: aiohttp's ``sock_read`` timer also runs while
-    # the caller's loop body does (a transport matter, see RELIABILITY.md), which this test of
-    # the stream's own watch must not depend on.
+    # The async stream on httpx's own transport: this test is about the stream's own watch;
+    # the aiohttp transport's read timeout has its own test below.
     monkeypatch.setattr(_transport, "ASYNC_BACKEND", "httpx")
     server.handler = _one_then_rest_later
     got: list[str | None] = []
