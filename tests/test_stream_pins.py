@@ -638,23 +638,6 @@ def test_cancelled_watches_are_kept_while_they_are_at_most_half_the_heap() -> No
     assert len(dog._heap) == 499 and dog._stale == 0 and _heap_ok(dog._heap)
 
 
-def test_a_cancelled_watch_leaving_the_heap_is_no_longer_counted() -> None:
-    dog = _Watchdog()
-    now, later = _Probe(), _Probe()
-    dog.schedule(later, 3600.0)
-    dog.schedule(now, 0.0)
-    dog.discard(now)
-    dog.discard(later)
-    assert _poll(lambda: len(dog._heap) == 1)
-    assert _poll(lambda: dog._stale == 1) and now.looks == 0
-    dog = _Watchdog()
-    one = _Probe()
-    dog.schedule(one, 0.05)
-    dog.discard(one)
-    assert _poll(lambda: not dog._heap)
-    assert _poll(lambda: dog._stale == 0) and one.looks == 0
-
-
 def test_a_watch_asking_to_look_again_is_looked_at_again() -> None:
     class Twice(_Probe):
         def check(self) -> float | None:
